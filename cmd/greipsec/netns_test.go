@@ -1,0 +1,226 @@
+//go:build linux
+
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/greipsec/greipsec/cmd/greipsec/lab"
+	"github.com/greipsec/greipsec/examples"
+)
+
+// The tests in this file run real "greipsec up" processes in two network
+// namespaces with the example configs. They need root; CI runs as root.
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// greipsecBinary builds the command once per test run.
+func greipsecBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "greipsec-test")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "greipsec")
+		out, err := exec.Command("go", "build", "-o", buildPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildPath != "" {
+		os.RemoveAll(filepath.Dir(buildPath))
+	}
+	os.Exit(code)
+}
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates network namespaces and TUN devices (CI runs as root)")
+	}
+}
+
+// needIperf3 returns the path of iperf3, installing Debian's package if it
+// is missing.
+func needIperf3(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("iperf3"); err == nil {
+		return p
+	}
+	t.Log("iperf3 not found: installing it with apt-get")
+	cmd := exec.Command("sh", "-c", "apt-get update -qq && apt-get install -y -qq iperf3")
+	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("installing iperf3: %v\n%s", err, out)
+	}
+	p, err := exec.LookPath("iperf3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// gateways starts "greipsec up" in both hosts of a new lab with the example
+// configs, edited by edit, and waits for the tunnel interfaces.
+func gateways(t *testing.T, edit func(string) string) (*lab.Lab, []*exec.Cmd) {
+	t.Helper()
+	exe := greipsecBinary(t)
+	l, err := lab.New(lab.RandomPrefix("gt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	dir := t.TempDir()
+	var cmds []*exec.Cmd
+	for _, side := range []struct {
+		host *lab.Host
+		file string
+	}{{&l.A, "site-a.toml"}, {&l.B, "site-b.toml"}} {
+		cfg, err := examples.FS.ReadFile(side.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, side.file)
+		if err := os.WriteFile(path, []byte(edit(string(cfg))), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		log, err := os.Create(path + ".log")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(exe, "up", "-c", path)
+		cmd.Stdout, cmd.Stderr = log, log
+		if err := l.Start(side.host, cmd); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, cmd)
+		t.Cleanup(func() {
+			log.Close()
+			if t.Failed() {
+				out, _ := os.ReadFile(path + ".log")
+				t.Logf("greipsec log of %s:\n%s", side.host.Name, out)
+			}
+		})
+	}
+	for _, h := range []*lab.Host{&l.A, &l.B} {
+		if err := l.WaitLink(h, "gre0", 10*time.Second); err != nil {
+			t.Fatalf("%s: %v", h.Name, err)
+		}
+	}
+	return l, cmds
+}
+
+func setTransport(transport string) func(string) string {
+	return func(cfg string) string {
+		return strings.Replace(cfg, `transport = "esp"`, fmt.Sprintf("transport = %q", transport), 1)
+	}
+}
+
+// TestNetns runs the example site-to-site tunnel between two greipsec
+// processes, for raw ESP and ESP-in-UDP: ping both ways over the IPv4 and
+// IPv6 inner addresses, an iperf3 TCP transfer, and a clean shutdown.
+func TestNetns(t *testing.T) {
+	needRoot(t)
+	iperf3 := needIperf3(t)
+	for _, transport := range []string{"esp", "udp"} {
+		t.Run(transport, func(t *testing.T) {
+			l, cmds := gateways(t, setTransport(transport))
+			for _, p := range []struct {
+				from *lab.Host
+				dst  string
+			}{{&l.A, "10.255.0.2"}, {&l.B, "10.255.0.1"}, {&l.A, "fd00:255::2"}, {&l.B, "fd00:255::1"}} {
+				n, err := l.Ping(p.from, netip.MustParseAddr(p.dst), 5, 2*time.Second)
+				if err != nil || n < 4 {
+					t.Errorf("ping %s from %s: %d/5 replies, err %v", p.dst, p.from.Name, n, err)
+				}
+			}
+
+			for _, dst := range []string{"10.255.0.2", "fd00:255::2"} {
+				bps := iperf(t, l, iperf3, dst)
+				t.Logf("iperf3 TCP %s -> %s over %s: %.2f Gbit/s", l.A.Name, dst, transport, bps/1e9)
+			}
+
+			// SIGTERM: both exit 0 and remove their interface.
+			for i, cmd := range cmds {
+				if err := l.Stop(cmd); err != nil {
+					t.Errorf("greipsec %d did not exit cleanly: %v", i, err)
+				}
+			}
+			for _, h := range []*lab.Host{&l.A, &l.B} {
+				if err := l.Do(h, func() error {
+					if _, err := os.Stat("/sys/class/net/gre0"); err == nil {
+						return fmt.Errorf("gre0 still exists")
+					}
+					return nil
+				}); err != nil {
+					t.Errorf("%s: %v", h.Name, err)
+				}
+			}
+		})
+	}
+}
+
+// iperf runs an iperf3 TCP transfer from A to dst (an address of B) and
+// returns the bits per second the receiver saw.
+func iperf(t *testing.T, l *lab.Lab, iperf3, dst string) float64 {
+	t.Helper()
+	server := exec.Command(iperf3, "-s", "-1", "-B", dst)
+	if err := l.Start(&l.B, server); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Stop(server)
+	var out strings.Builder
+	var err error
+	for try := 0; try < 20; try++ { // the server needs a moment to listen
+		out.Reset()
+		client := exec.Command(iperf3, "-c", dst, "-t", "3", "-J")
+		client.Stdout = &out
+		if err = l.Start(&l.A, client); err != nil {
+			t.Fatal(err)
+		}
+		err = l.Wait(client)
+		if err == nil && !strings.Contains(out.String(), `"error"`) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var res struct {
+		Error string `json:"error"`
+		End   struct {
+			SumReceived struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+				Bytes         int64   `json:"bytes"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	if jerr := json.Unmarshal([]byte(out.String()), &res); jerr != nil || err != nil || res.Error != "" {
+		t.Fatalf("iperf3 to %s: %v %v %s\n%s", dst, err, jerr, res.Error, out.String())
+	}
+	if res.End.SumReceived.Bytes == 0 {
+		t.Fatalf("iperf3 to %s moved no data", dst)
+	}
+	return res.End.SumReceived.BitsPerSecond
+}

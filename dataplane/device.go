@@ -1,0 +1,265 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"golang.zx2c4.com/wireguard/conn"
+
+	"github.com/greipsec/greipsec/dataplane/link"
+	"github.com/greipsec/greipsec/esp"
+	"github.com/greipsec/greipsec/tun"
+)
+
+// Queue depths, in batches.
+const (
+	queueEncryptionSize = 1024
+	queueDecryptionSize = 1024
+	queueOutboundSize   = 1024
+	queueInboundSize    = 1024
+	maxBatchSize        = conn.IdealBatchSize
+)
+
+// BindFunc opens the outer socket for a transport. Device calls it once per
+// distinct (transport, local address, port) and shares the Bind between the
+// tunnels that use it.
+type BindFunc func(t Transport, local netip.Addr, port uint16) (conn.Bind, error)
+
+// DefaultBind opens raw ESP sockets (link.NewRawESP) for TransportESP and
+// wireguard-go's batched UDP sockets (conn.NewStdNetBind, with UDP GSO/GRO)
+// for TransportUDP.
+func DefaultBind(t Transport, local netip.Addr, port uint16) (conn.Bind, error) {
+	switch t {
+	case TransportESP:
+		return link.NewRawESP(local), nil
+	case TransportUDP:
+		return conn.NewStdNetBind(), nil
+	}
+	return nil, fmt.Errorf("dataplane: unknown transport %v", t)
+}
+
+// Options configures a Device.
+type Options struct {
+	Logger  *slog.Logger // nil: slog.Default()
+	Workers int          // encryption and decryption workers each; 0: GOMAXPROCS
+	Bind    BindFunc     // nil: DefaultBind
+	// IKE, when set, receives the IKE messages that arrive behind the
+	// non-ESP marker on an ESP-in-UDP socket (RFC 3948 §2.2), marker removed.
+	// It must not retain pkt.
+	IKE func(pkt []byte, from netip.AddrPort)
+}
+
+// A Device is the dataplane of one gateway: its tunnels, the outer sockets
+// they share, the inbound SA table, and the worker goroutines that encrypt
+// and decrypt for all tunnels. It is safe for concurrent use.
+type Device struct {
+	log  *slog.Logger
+	opts Options
+	pool pools
+
+	queue struct {
+		encryption chan *outboundContainer
+		decryption chan *inboundContainer
+	}
+
+	// inbound maps an inbound SPI to its SA and tunnel. Readers load it
+	// without locking; writers copy it under inboundMu.
+	inbound   atomic.Pointer[map[uint32]inboundSA]
+	inboundMu sync.Mutex
+
+	mu      sync.Mutex // guards binds, tunnels, closed
+	binds   map[bindKey]*bindState
+	tunnels []*Tunnel
+	closed  bool
+
+	readers sync.WaitGroup // TUN readers and socket receivers
+	workers sync.WaitGroup // crypto workers and per-tunnel sequential stages
+
+	stats DeviceStats
+}
+
+// inboundSA is one entry of the inbound SA table.
+type inboundSA struct {
+	sa     *esp.SA
+	tunnel *Tunnel
+}
+
+type bindKey struct {
+	transport Transport
+	local     netip.Addr // raw ESP: the bound address; UDP: invalid (wildcard)
+	port      uint16
+}
+
+type bindState struct {
+	bind conn.Bind
+	udp  bool
+}
+
+// DeviceStats counts what a Device drops before a packet reaches a tunnel.
+type DeviceStats struct {
+	UnknownSPI  atomic.Uint64 // ESP for an SPI with no inbound SA
+	Malformed   atomic.Uint64 // shorter than an ESP header, or an invalid UDP payload
+	Keepalives  atomic.Uint64 // NAT keepalives received (RFC 3948 §2.3)
+	IKE         atomic.Uint64 // IKE messages received on ESP-in-UDP sockets
+	ReceiveErrs atomic.Uint64 // socket receive errors
+}
+
+// NewDevice starts a Device with no tunnels.
+func NewDevice(opts Options) *Device {
+	d := &Device{opts: opts, log: opts.Logger, binds: make(map[bindKey]*bindState)}
+	if d.log == nil {
+		d.log = slog.Default()
+	}
+	if d.opts.Bind == nil {
+		d.opts.Bind = DefaultBind
+	}
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	d.pool.init()
+	empty := make(map[uint32]inboundSA)
+	d.inbound.Store(&empty)
+	d.queue.encryption = make(chan *outboundContainer, queueEncryptionSize)
+	d.queue.decryption = make(chan *inboundContainer, queueDecryptionSize)
+	for range workers {
+		d.workers.Add(2)
+		go d.RoutineEncryption()
+		go d.RoutineDecryption()
+	}
+	return d
+}
+
+// Stats returns the device-wide drop counters.
+func (d *Device) Stats() *DeviceStats { return &d.stats }
+
+// Tunnels returns the tunnels added so far.
+func (d *Device) Tunnels() []*Tunnel {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]*Tunnel(nil), d.tunnels...)
+}
+
+// AddTunnel starts a tunnel on the inner device dev. The Device owns dev from
+// then on and closes it in Close. Manual SAs in cfg are installed at once.
+func (d *Device) AddTunnel(cfg TunnelConfig, dev tun.Device) (*Tunnel, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	mtu, err := ResolveMTU(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.UDPPort == 0 {
+		cfg.UDPPort = DefaultUDPPort
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil, errors.New("dataplane: device closed")
+	}
+	for _, o := range d.tunnels {
+		if o.cfg.Name == cfg.Name {
+			return nil, fmt.Errorf("dataplane: tunnel %q already exists", cfg.Name)
+		}
+	}
+	bs, err := d.bindLocked(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	t, err := newTunnel(d, cfg, mtu, dev, bs)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Outbound != nil {
+		sa, err := esp.NewSA(*cfg.Outbound)
+		if err != nil {
+			return nil, fmt.Errorf("dataplane: tunnel %q: outbound SA: %w", cfg.Name, err)
+		}
+		t.SetOutboundSA(sa)
+	}
+	if cfg.Inbound != nil {
+		sa, err := esp.NewSA(*cfg.Inbound)
+		if err != nil {
+			return nil, fmt.Errorf("dataplane: tunnel %q: inbound SA: %w", cfg.Name, err)
+		}
+		if err := t.AddInboundSA(sa); err != nil {
+			return nil, err
+		}
+	}
+	d.tunnels = append(d.tunnels, t)
+	t.start()
+	return t, nil
+}
+
+// bindLocked returns the shared outer socket for cfg, opening it on first use.
+func (d *Device) bindLocked(cfg *TunnelConfig) (*bindState, error) {
+	key := bindKey{transport: cfg.Transport}
+	switch cfg.Transport {
+	case TransportESP:
+		key.local = cfg.Local
+	case TransportUDP:
+		key.port = cfg.UDPPort
+	}
+	if bs, ok := d.binds[key]; ok {
+		return bs, nil
+	}
+	b, err := d.opts.Bind(cfg.Transport, cfg.Local, cfg.UDPPort)
+	if err != nil {
+		return nil, fmt.Errorf("dataplane: tunnel %q: %w", cfg.Name, err)
+	}
+	fns, _, err := b.Open(key.port)
+	if err != nil {
+		return nil, fmt.Errorf("dataplane: tunnel %q: open %s socket on %s: %w", cfg.Name, cfg.Transport, cfg.Local, err)
+	}
+	bs := &bindState{bind: b, udp: cfg.Transport == TransportUDP}
+	d.binds[key] = bs
+	for _, fn := range fns {
+		d.readers.Add(1)
+		go d.RoutineReceiveIncoming(bs, fn)
+	}
+	return bs, nil
+}
+
+// lookupInbound finds the SA for an inbound SPI without locking.
+func (d *Device) lookupInbound(spi uint32) (inboundSA, bool) {
+	in, ok := (*d.inbound.Load())[spi]
+	return in, ok
+}
+
+// Close stops every tunnel, closes the inner devices and the sockets, and
+// waits for the goroutines to finish.
+func (d *Device) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	tunnels := d.tunnels
+	binds := d.binds
+	d.mu.Unlock()
+
+	var errs []error
+	for _, t := range tunnels {
+		t.closing.Store(true)
+		errs = append(errs, t.tun.Close())
+	}
+	for _, bs := range binds {
+		errs = append(errs, bs.bind.Close())
+	}
+	d.readers.Wait()
+	// The readers are done: nothing more enters the queues.
+	close(d.queue.encryption)
+	close(d.queue.decryption)
+	for _, t := range tunnels {
+		close(t.queue.inbound)
+	}
+	d.workers.Wait()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,334 @@
+package dataplane
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+
+	"golang.zx2c4.com/wireguard/conn"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+
+	"github.com/greipsec/greipsec/dataplane/mss"
+	"github.com/greipsec/greipsec/esp"
+	"github.com/greipsec/greipsec/gre"
+)
+
+/* Inbound: one packet's path from the wire to the TUN device.
+ *
+ * 1. RoutineReceiveIncoming (sequential, per socket). Receive a batch
+ *    (recvmmsg; UDP GRO for ESP-in-UDP, split back into datagrams). On a
+ *    UDP socket, tell ESP from IKE (behind the 4-byte non-ESP marker) and
+ *    NAT keepalives (RFC 3948). Look up the SPI in the inbound SA table
+ *    (no lock) and group the batch by tunnel. Each group is locked and put
+ *    on the device's decryption queue and on its tunnel's inbound queue.
+ *
+ * 2. RoutineDecryption (parallel, one per core, shared by all tunnels).
+ *    Authenticate and decrypt each packet in place, check its padding.
+ *    Unlock the group.
+ *
+ * 3. RoutineSequentialReceiver (sequential, per tunnel). Take the next group
+ *    from the inbound queue and wait for its lock. For each packet, in the
+ *    order received: the anti-replay check and window update (RFC 4303
+ *    §3.4.3) — here, after authentication and in order, so the window only
+ *    ever moves for genuine packets — then the next header check, GRE
+ *    decapsulation (in GRE tunnel mode after checking the inner IP header),
+ *    the selector check, and MSS clamping. Write the batch to the TUN
+ *    device in one call (GRO coalesces TCP segments).
+ *
+ * Packets that fail any check are dropped and counted: by the device
+ * (unknown SPI, malformed), by the SA (authentication, padding, replay, next
+ * header, GRE, selector) — never logged one by one.
+ */
+
+// inboundTUNOffset is the offset passed to the TUN device's Write: every
+// inner packet has at least the ESP header and IV in front of it, room for
+// the virtio header the Linux TUN device writes there.
+const inboundTUNOffset = esp.HeadroomLen
+
+type inboundElement struct {
+	buffer     *[MaxMessageSize]byte
+	packet     []byte // the ESP packet as received, then the payload
+	sa         *esp.SA
+	src        netip.Addr
+	seq        uint64
+	nextHeader byte
+	err        error
+}
+
+// inboundContainer is one tunnel's share of a received batch. Its mutex is
+// held from the receiver until the decryption worker is done with it.
+type inboundContainer struct {
+	sync.Mutex
+	tunnel *Tunnel
+	elems  []*inboundElement
+}
+
+func (d *Device) newInboundElement() *inboundElement {
+	e := d.pool.GetInboundElement()
+	e.buffer = d.pool.GetBuffer()
+	return e
+}
+
+func (d *Device) putInboundElement(e *inboundElement) {
+	d.pool.PutBuffer(e.buffer)
+	d.pool.PutInboundElement(e)
+}
+
+// RoutineReceiveIncoming is stage 1 for one receive function of a socket.
+func (d *Device) RoutineReceiveIncoming(bs *bindState, recv conn.ReceiveFunc) {
+	batch := bs.bind.BatchSize()
+	elems := make([]*inboundElement, batch)
+	bufs := make([][]byte, batch)
+	sizes := make([]int, batch)
+	eps := make([]conn.Endpoint, batch)
+	for i := range elems {
+		elems[i] = d.newInboundElement()
+		bufs[i] = elems[i].buffer[:]
+	}
+	groups := make([]*inboundContainer, 0, 8)
+	defer func() {
+		for _, e := range elems {
+			d.putInboundElement(e)
+		}
+		d.readers.Done()
+	}()
+
+	for {
+		n, err := recv(bufs, sizes, eps)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			d.stats.ReceiveErrs.Add(1)
+			d.log.Debug("receive failed", "err", err)
+			continue
+		}
+		for i := range n {
+			if sizes[i] == 0 {
+				continue
+			}
+			pkt := bufs[i][:sizes[i]]
+			if bs.udp {
+				switch esp.ClassifyUDP(pkt) {
+				case esp.UDPKeepalive:
+					d.stats.Keepalives.Add(1)
+					continue
+				case esp.UDPIKE:
+					d.stats.IKE.Add(1)
+					if d.opts.IKE != nil {
+						d.opts.IKE(pkt[esp.NonESPMarkerLen:], endpointAddrPort(eps[i]))
+					}
+					continue
+				case esp.UDPESP:
+				default:
+					d.stats.Malformed.Add(1)
+					continue
+				}
+			}
+			if len(pkt) < esp.HeaderLen {
+				d.stats.Malformed.Add(1)
+				continue
+			}
+			in, ok := d.lookupInbound(binary.BigEndian.Uint32(pkt))
+			if !ok {
+				d.stats.UnknownSPI.Add(1)
+				continue
+			}
+			e := elems[i]
+			e.packet = pkt
+			e.sa = in.sa
+			e.src = eps[i].DstIP()
+			groups = d.appendToGroup(groups, in.tunnel, e)
+			elems[i] = d.newInboundElement()
+			bufs[i] = elems[i].buffer[:]
+		}
+		for i, c := range groups {
+			c.Lock()
+			c.tunnel.queue.inbound <- c
+			d.queue.decryption <- c
+			groups[i] = nil
+		}
+		groups = groups[:0]
+	}
+}
+
+// appendToGroup adds e to the container of tunnel t in groups, starting one
+// if needed. A batch rarely spans more than a few tunnels: a linear search.
+func (d *Device) appendToGroup(groups []*inboundContainer, t *Tunnel, e *inboundElement) []*inboundContainer {
+	for _, c := range groups {
+		if c.tunnel == t {
+			c.elems = append(c.elems, e)
+			return groups
+		}
+	}
+	c := d.pool.GetInboundContainer()
+	c.tunnel = t
+	c.elems = append(c.elems, e)
+	return append(groups, c)
+}
+
+func endpointAddrPort(ep conn.Endpoint) netip.AddrPort {
+	if ap, err := netip.ParseAddrPort(ep.DstToString()); err == nil {
+		return ap
+	}
+	return netip.AddrPortFrom(ep.DstIP(), 0)
+}
+
+// RoutineDecryption is stage 2, for all tunnels.
+func (d *Device) RoutineDecryption() {
+	defer d.workers.Done()
+	for c := range d.queue.decryption {
+		for _, e := range c.elems {
+			e.packet, e.nextHeader, e.seq, e.err = e.sa.Open(e.packet)
+		}
+		c.Unlock()
+	}
+}
+
+// RoutineSequentialReceiver is stage 3 for tunnel t.
+func (t *Tunnel) RoutineSequentialReceiver() {
+	d := t.device
+	defer d.workers.Done()
+	bufs := make([][]byte, 0, maxBatchSize)
+	for c := range t.queue.inbound {
+		c.Lock()
+		var bytes uint64
+		for _, e := range c.elems {
+			if e.err != nil || !e.sa.Accept(e.seq, len(e.packet)) {
+				continue
+			}
+			inner, ok := t.decapsulate(e)
+			if !ok {
+				continue
+			}
+			if t.cfg.MSSClamp {
+				mss.Clamp(inner, t.mss4, t.mss6)
+			}
+			start := MaxMessageSize - cap(inner) // inner's offset in e.buffer
+			bufs = append(bufs, e.buffer[start-inboundTUNOffset:start+len(inner)])
+			bytes += uint64(len(inner))
+		}
+		if len(bufs) > 0 {
+			if _, err := t.tun.Write(bufs, inboundTUNOffset); err != nil {
+				t.stats.WriteErrors.Add(1)
+				if !t.closing.Load() {
+					d.log.Debug("TUN write failed", "tunnel", t.cfg.Name, "err", err)
+				}
+			}
+			t.stats.RxPackets.Add(uint64(len(bufs)))
+			t.stats.RxBytes.Add(bytes)
+			clear(bufs)
+			bufs = bufs[:0]
+		}
+		for _, e := range c.elems {
+			d.putInboundElement(e)
+		}
+		c.Unlock()
+		d.pool.PutInboundContainer(c)
+	}
+}
+
+// decapsulate checks an authenticated ESP payload against the tunnel's mode
+// and selectors and returns the inner packet, or false after counting the
+// reason on the SA.
+func (t *Tunnel) decapsulate(e *inboundElement) ([]byte, bool) {
+	p := e.packet
+	switch t.cfg.Mode {
+	case ModeRoute:
+		return t.checkInner(e, p, e.nextHeader)
+
+	case ModeGRETransport:
+		if e.nextHeader != ipProtoGRE {
+			return t.dropNextHeader(e)
+		}
+		// Transport mode: the selector is the outer header, peer → local.
+		// Behind a NAT (ESP-in-UDP) the source is the NAT's address.
+		if t.cfg.Transport == TransportESP && e.src != t.cfg.Peer {
+			e.sa.CountDrop(esp.DropSelector)
+			return nil, false
+		}
+
+	case ModeGRETunnel:
+		var ok bool
+		if p, ok = t.stripInnerIPHeader(e, p); !ok {
+			return nil, false
+		}
+	}
+
+	f, n, err := gre.Parse(p)
+	if err != nil || (t.cfg.GRE.HasKey && (!f.KeyPresent || f.Key != t.cfg.GRE.Key)) {
+		e.sa.CountDrop(esp.DropGRE)
+		return nil, false
+	}
+	var nh byte
+	switch f.Protocol {
+	case gre.ProtocolIPv4:
+		nh = ipProtoIPv4
+	case gre.ProtocolIPv6:
+		nh = ipProtoIPv6
+	default:
+		e.sa.CountDrop(esp.DropGRE)
+		return nil, false
+	}
+	return t.checkInner(e, p[n:], nh)
+}
+
+func (t *Tunnel) dropNextHeader(e *inboundElement) ([]byte, bool) {
+	if e.nextHeader != ipProtoDummy { // dummy packets are dropped silently
+		e.sa.CountDrop(esp.DropNextHeader)
+	}
+	return nil, false
+}
+
+// stripInnerIPHeader checks the IP header that GRE tunnel mode carries
+// inside ESP (peer → local, protocol 47, not a fragment) and returns what
+// follows it.
+func (t *Tunnel) stripInnerIPHeader(e *inboundElement, p []byte) ([]byte, bool) {
+	switch e.nextHeader {
+	case ipProtoIPv4:
+		ip := header.IPv4(p)
+		if !ip.IsValid(len(p)) || ip.TransportProtocol() != ipProtoGRE || ip.More() || ip.FragmentOffset() != 0 ||
+			netip.AddrFrom4(ip.SourceAddress().As4()) != t.cfg.Peer ||
+			netip.AddrFrom4(ip.DestinationAddress().As4()) != t.cfg.Local {
+			e.sa.CountDrop(esp.DropSelector)
+			return nil, false
+		}
+		return p[ip.HeaderLength():ip.TotalLength()], true
+	case ipProtoIPv6:
+		ip := header.IPv6(p)
+		if !ip.IsValid(len(p)) || ip.NextHeader() != ipProtoGRE ||
+			netip.AddrFrom16(ip.SourceAddress().As16()) != t.cfg.Peer ||
+			netip.AddrFrom16(ip.DestinationAddress().As16()) != t.cfg.Local {
+			e.sa.CountDrop(esp.DropSelector)
+			return nil, false
+		}
+		return p[header.IPv6MinimumSize : header.IPv6MinimumSize+int(ip.PayloadLength())], true
+	}
+	return t.dropNextHeader(e)
+}
+
+// checkInner checks that p is a whole IPv4 (nh 4) or IPv6 (nh 41) packet
+// and returns it trimmed to its own length.
+func (t *Tunnel) checkInner(e *inboundElement, p []byte, nh byte) ([]byte, bool) {
+	switch nh {
+	case ipProtoIPv4:
+		ip := header.IPv4(p)
+		if len(p) < header.IPv4MinimumSize || ip.HeaderLength() < header.IPv4MinimumSize || header.IPVersion(p) != header.IPv4Version ||
+			int(ip.TotalLength()) > len(p) || int(ip.TotalLength()) < int(ip.HeaderLength()) {
+			e.sa.CountDrop(esp.DropSelector)
+			return nil, false
+		}
+		return p[:ip.TotalLength()], true
+	case ipProtoIPv6:
+		ip := header.IPv6(p)
+		if len(p) < header.IPv6MinimumSize || header.IPVersion(p) != header.IPv6Version ||
+			header.IPv6MinimumSize+int(ip.PayloadLength()) > len(p) {
+			e.sa.CountDrop(esp.DropSelector)
+			return nil, false
+		}
+		return p[:header.IPv6MinimumSize+int(ip.PayloadLength())], true
+	}
+	return t.dropNextHeader(e)
+}

@@ -1,0 +1,272 @@
+package dataplane
+
+import (
+	"errors"
+	"os"
+	"sync"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+
+	"github.com/greipsec/greipsec/dataplane/mss"
+	"github.com/greipsec/greipsec/esp"
+	"github.com/greipsec/greipsec/gre"
+	wgtun "golang.zx2c4.com/wireguard/tun"
+)
+
+/* Outbound: one packet's path from the TUN device to the wire.
+ *
+ * 1. RoutineReadFromTUN (sequential, per tunnel). Read a batch from the TUN
+ *    device into buffers that leave outboundOffset bytes of headroom, so
+ *    that every header goes in front of the packet without a copy. For each
+ *    packet: check it is IPv4 or IPv6, clamp the TCP MSS of SYNs, write the
+ *    GRE header (and in GRE tunnel mode the IP header from local to peer)
+ *    into the headroom, and take the next ESP sequence number from the
+ *    outbound SA. Sequence numbers are assigned here, in order. The batch
+ *    is locked and put both on the device's encryption queue and, to keep
+ *    its place, on the tunnel's outbound queue.
+ *
+ * 2. RoutineEncryption (parallel, one per core, shared by all tunnels).
+ *    Fill in the GRE checksum if the tunnel sends one, then seal each
+ *    packet in place with ESP (header, IV, padding, trailer, ICV). Unlock
+ *    the batch.
+ *
+ * 3. RoutineSequentialSender (sequential, per tunnel). Take the next batch
+ *    from the outbound queue, wait for its lock (the workers are done with
+ *    it), and hand it to the socket in one call: sendmmsg, UDP GSO for
+ *    ESP-in-UDP. The kernel adds the outer IP (and UDP) header.
+ *
+ * Buffer layout of one outbound packet:
+ *
+ *	0 ... start: unused
+ *	start          ESP header (8) and IV (8)
+ *	               [inner IP header, GRE tunnel mode] [GRE header]
+ *	outboundOffset the inner packet as the TUN device gave it
+ *	end            ESP padding, pad length, next header, ICV (added by Seal)
+ */
+
+// outboundOffset is where the TUN device writes an inner packet in its
+// buffer: room for the ESP header and IV, an IPv6 header and the longest
+// GRE header.
+const outboundOffset = esp.HeadroomLen + ipv6HeaderLen + gre.MaxHeaderLen
+
+type outboundElement struct {
+	buffer     *[MaxMessageSize]byte
+	packet     []byte // the sealed ESP packet, once encrypted
+	start, end int    // ESP packet (before sealing: headroom + payload) within buffer
+	greStart   int    // GRE header within buffer, when a GRE checksum is due; else 0
+	seq        uint64
+	nextHeader byte
+}
+
+// outboundContainer is one batch of one tunnel. Its mutex is held from the
+// reader until the encryption worker is done with every element.
+type outboundContainer struct {
+	sync.Mutex
+	tunnel *Tunnel
+	sa     *esp.SA
+	elems  []*outboundElement
+}
+
+func (d *Device) newOutboundElement() *outboundElement {
+	e := d.pool.GetOutboundElement()
+	e.buffer = d.pool.GetBuffer()
+	return e
+}
+
+func (d *Device) putOutboundElement(e *outboundElement) {
+	d.pool.PutBuffer(e.buffer)
+	d.pool.PutOutboundElement(e)
+}
+
+// RoutineReadFromTUN is stage 1 for tunnel t.
+func (t *Tunnel) RoutineReadFromTUN() {
+	d := t.device
+	batch := t.tun.BatchSize()
+	elems := make([]*outboundElement, batch)
+	bufs := make([][]byte, batch)
+	sizes := make([]int, batch)
+	for i := range elems {
+		elems[i] = d.newOutboundElement()
+		bufs[i] = elems[i].buffer[:]
+	}
+	defer func() {
+		for _, e := range elems {
+			d.putOutboundElement(e)
+		}
+		close(t.queue.outbound)
+		d.readers.Done()
+	}()
+
+	for {
+		n, err := t.tun.Read(bufs, sizes, outboundOffset)
+		if n > 0 {
+			c := d.pool.GetOutboundContainer()
+			c.tunnel = t
+			c.sa = t.outbound.Load()
+			for i := range n {
+				if sizes[i] == 0 || !t.prepareOutbound(c.sa, elems[i], sizes[i]) {
+					continue
+				}
+				c.elems = append(c.elems, elems[i])
+				elems[i] = d.newOutboundElement()
+				bufs[i] = elems[i].buffer[:]
+			}
+			if len(c.elems) == 0 {
+				d.pool.PutOutboundContainer(c)
+			} else {
+				c.Lock()
+				t.queue.outbound <- c
+				d.queue.encryption <- c
+			}
+		}
+		if err != nil {
+			if errors.Is(err, wgtun.ErrTooManySegments) {
+				t.stats.ReadErrors.Add(1)
+				continue
+			}
+			if !t.closing.Load() && !errors.Is(err, os.ErrClosed) {
+				t.stats.ReadErrors.Add(1)
+				d.log.Error("reading from TUN device failed; tunnel stops sending", "tunnel", t.cfg.Name, "err", err)
+			}
+			return
+		}
+	}
+}
+
+// prepareOutbound does stage 1's work on one packet of size bytes at
+// outboundOffset in e.buffer. It returns false if the packet is dropped.
+func (t *Tunnel) prepareOutbound(sa *esp.SA, e *outboundElement, size int) bool {
+	pkt := e.buffer[outboundOffset : outboundOffset+size]
+	var protocol uint16
+	switch {
+	case header.IPVersion(pkt) == header.IPv4Version && size >= header.IPv4MinimumSize:
+		protocol = gre.ProtocolIPv4
+		e.nextHeader = ipProtoIPv4
+	case header.IPVersion(pkt) == header.IPv6Version && size >= header.IPv6MinimumSize:
+		protocol = gre.ProtocolIPv6
+		e.nextHeader = ipProtoIPv6
+	default:
+		t.stats.BadInner.Add(1)
+		return false
+	}
+	if sa == nil {
+		t.stats.NoSA.Add(1)
+		return false
+	}
+	if t.cfg.MSSClamp {
+		mss.Clamp(pkt, t.mss4, t.mss6)
+	}
+
+	start := outboundOffset
+	e.greStart = 0
+	if t.cfg.Mode != ModeRoute {
+		f := greFields(&t.cfg, protocol)
+		if f.SeqPresent {
+			t.greSeq++
+			f.Seq = t.greSeq
+		}
+		start -= f.HeaderLen()
+		gre.GRE(e.buffer[start:outboundOffset]).Encode(&f)
+		if f.Checksum {
+			e.greStart = start
+		}
+		e.nextHeader = ipProtoGRE
+		if t.cfg.Mode == ModeGRETunnel {
+			start -= t.overhead.InnerIP
+			e.nextHeader = t.encodeInnerIPHeader(e.buffer[start:outboundOffset+size], size+outboundOffset-start)
+		}
+	}
+
+	seq, ok := sa.NextSeq()
+	if !ok {
+		t.stats.SeqExhausted.Add(1)
+		return false
+	}
+	e.seq = seq
+	e.start = start - esp.HeadroomLen
+	e.end = outboundOffset + size
+	return true
+}
+
+// IP protocol numbers that appear as ESP next header.
+const (
+	ipProtoIPv4  = 4
+	ipProtoGRE   = 47
+	ipProtoIPv6  = 41
+	ipProtoDummy = 59 // RFC 4303 §2.6: a dummy packet, to be dropped
+)
+
+// encodeInnerIPHeader writes the IP header that GRE tunnel mode puts inside
+// ESP: local → peer, protocol 47, total length n. It returns the ESP next
+// header for it.
+func (t *Tunnel) encodeInnerIPHeader(b []byte, n int) byte {
+	if t.cfg.Local.Is4() {
+		ip := header.IPv4(b)
+		ip.Encode(&header.IPv4Fields{
+			TotalLength: uint16(n),
+			Flags:       header.IPv4FlagDontFragment,
+			TTL:         255,
+			Protocol:    ipProtoGRE,
+			SrcAddr:     tcpip.AddrFrom4(t.cfg.Local.As4()),
+			DstAddr:     tcpip.AddrFrom4(t.cfg.Peer.As4()),
+		})
+		ip.SetChecksum(^ip.CalculateChecksum())
+		return ipProtoIPv4
+	}
+	header.IPv6(b).Encode(&header.IPv6Fields{
+		PayloadLength:     uint16(n - ipv6HeaderLen),
+		TransportProtocol: ipProtoGRE,
+		HopLimit:          255,
+		SrcAddr:           tcpip.AddrFrom16(t.cfg.Local.As16()),
+		DstAddr:           tcpip.AddrFrom16(t.cfg.Peer.As16()),
+	})
+	return ipProtoIPv6
+}
+
+// RoutineEncryption is stage 2, for all tunnels.
+func (d *Device) RoutineEncryption() {
+	defer d.workers.Done()
+	for c := range d.queue.encryption {
+		for _, e := range c.elems {
+			if e.greStart != 0 {
+				gre.GRE(e.buffer[e.greStart:e.end]).SetChecksum()
+			}
+			e.packet = c.sa.Seal(e.buffer[e.start:e.end], e.seq, e.nextHeader)
+		}
+		c.Unlock()
+	}
+}
+
+// RoutineSequentialSender is stage 3 for tunnel t.
+func (t *Tunnel) RoutineSequentialSender() {
+	d := t.device
+	defer d.workers.Done()
+	max := t.bind.bind.BatchSize()
+	bufs := make([][]byte, 0, maxBatchSize)
+	for c := range t.queue.outbound {
+		c.Lock()
+		var bytes uint64
+		bufs = bufs[:0]
+		for _, e := range c.elems {
+			bufs = append(bufs, e.packet)
+			bytes += uint64(e.end - outboundOffset)
+		}
+		for i := 0; i < len(bufs); i += max {
+			if err := t.bind.bind.Send(bufs[i:min(i+max, len(bufs))], t.endpoint); err != nil {
+				t.stats.SendErrors.Add(1)
+				if !t.closing.Load() {
+					d.log.Debug("send failed", "tunnel", t.cfg.Name, "err", err)
+				}
+			}
+		}
+		c.sa.CountTx(uint64(len(c.elems)), bytes)
+		t.stats.TxPackets.Add(uint64(len(c.elems)))
+		t.stats.TxBytes.Add(bytes)
+		for _, e := range c.elems {
+			d.putOutboundElement(e)
+		}
+		c.Unlock()
+		d.pool.PutOutboundContainer(c)
+	}
+}

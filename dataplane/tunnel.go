@@ -1,0 +1,181 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+
+	"golang.zx2c4.com/wireguard/conn"
+
+	"github.com/greipsec/greipsec/esp"
+	"github.com/greipsec/greipsec/tun"
+)
+
+// A Tunnel is one GRE-over-IPsec (or route-based) tunnel of a Device: an
+// inner TUN device, the peer's outer address, one outbound SA and any number
+// of inbound SAs (several during a rekey).
+type Tunnel struct {
+	device   *Device
+	cfg      TunnelConfig
+	overhead Overhead
+	mtu      int
+	mss4     uint16
+	mss6     uint16
+
+	tun      tun.Device
+	bind     *bindState
+	endpoint conn.Endpoint
+
+	outbound atomic.Pointer[esp.SA]
+	closing  atomic.Bool
+
+	// greSeq is the last GRE sequence number sent (RFC 2890 §2.2). Only
+	// RoutineReadFromTUN touches it.
+	greSeq uint32
+
+	queue struct {
+		outbound chan *outboundContainer // closed by RoutineReadFromTUN
+		inbound  chan *inboundContainer  // closed by Device.Close
+	}
+
+	stats TunnelStats
+}
+
+// TunnelStats counts a tunnel's traffic and the drops that no SA counts.
+// The SAs count their own (esp.SA.Stats).
+type TunnelStats struct {
+	TxPackets    atomic.Uint64 // ESP packets handed to the socket
+	TxBytes      atomic.Uint64 // inner bytes of those
+	RxPackets    atomic.Uint64 // inner packets written to the TUN device
+	RxBytes      atomic.Uint64
+	NoSA         atomic.Uint64 // outbound packets with no outbound SA installed
+	SeqExhausted atomic.Uint64 // outbound packets refused: the SA's sequence numbers or lifetime ran out
+	BadInner     atomic.Uint64 // packets from the TUN device that are not IPv4 or IPv6
+	SendErrors   atomic.Uint64 // batches the socket refused
+	WriteErrors  atomic.Uint64 // batches the TUN device refused
+	ReadErrors   atomic.Uint64 // TUN reads that failed
+}
+
+func (c *TunnelConfig) check() error {
+	switch {
+	case c.Name == "":
+		return errors.New("dataplane: tunnel has no name")
+	case !c.Local.IsValid() || !c.Peer.IsValid():
+		return fmt.Errorf("dataplane: tunnel %q: local and peer addresses are required", c.Name)
+	case c.Local.Unmap().Is4() != c.Peer.Unmap().Is4():
+		return fmt.Errorf("dataplane: tunnel %q: local %s and peer %s are of different address families", c.Name, c.Local, c.Peer)
+	case c.Mode > ModeRoute:
+		return fmt.Errorf("dataplane: tunnel %q: unknown mode %v", c.Name, c.Mode)
+	case c.Transport > TransportUDP:
+		return fmt.Errorf("dataplane: tunnel %q: unknown transport %v", c.Name, c.Transport)
+	}
+	c.Local, c.Peer = c.Local.Unmap(), c.Peer.Unmap()
+	return nil
+}
+
+func newTunnel(d *Device, cfg TunnelConfig, mtu int, dev tun.Device, bs *bindState) (*Tunnel, error) {
+	t := &Tunnel{
+		device:   d,
+		cfg:      cfg,
+		overhead: OverheadOf(&cfg),
+		mtu:      mtu,
+		mss4:     uint16(mtu - ipv4HeaderLen - tcpHeaderLen),
+		mss6:     uint16(mtu - ipv6HeaderLen - tcpHeaderLen),
+		tun:      dev,
+		bind:     bs,
+	}
+	peer := netip.AddrPortFrom(cfg.Peer, 0)
+	if cfg.Transport == TransportUDP {
+		peer = netip.AddrPortFrom(cfg.Peer, cfg.UDPPort)
+	}
+	ep, err := bs.bind.ParseEndpoint(peer.String())
+	if err != nil {
+		return nil, fmt.Errorf("dataplane: tunnel %q: peer %s: %w", cfg.Name, peer, err)
+	}
+	t.endpoint = ep
+	t.queue.outbound = make(chan *outboundContainer, queueOutboundSize)
+	t.queue.inbound = make(chan *inboundContainer, queueInboundSize)
+	return t, nil
+}
+
+func (t *Tunnel) start() {
+	d := t.device
+	d.readers.Add(1)
+	go t.RoutineReadFromTUN()
+	d.workers.Add(2)
+	go t.RoutineSequentialSender()
+	go t.RoutineSequentialReceiver()
+}
+
+// Name returns the tunnel's configured name.
+func (t *Tunnel) Name() string { return t.cfg.Name }
+
+// Config returns the tunnel's configuration.
+func (t *Tunnel) Config() TunnelConfig { return t.cfg }
+
+// MTU returns the inner MTU in effect.
+func (t *Tunnel) MTU() int { return t.mtu }
+
+// Overhead returns the per-packet overhead the MTU was derived from.
+func (t *Tunnel) Overhead() Overhead { return t.overhead }
+
+// Stats returns the tunnel's counters.
+func (t *Tunnel) Stats() *TunnelStats { return &t.stats }
+
+// OutboundSA returns the SA that seals outbound packets, or nil.
+func (t *Tunnel) OutboundSA() *esp.SA { return t.outbound.Load() }
+
+// SetOutboundSA makes sa the SA for outbound packets (nil: drop them). Used
+// at start with manual keys and by IKE when a Child SA is installed or
+// rekeyed.
+func (t *Tunnel) SetOutboundSA(sa *esp.SA) { t.outbound.Store(sa) }
+
+// AddInboundSA installs sa: inbound ESP with its SPI is decrypted and
+// delivered to this tunnel. The SPI must be unique in the Device.
+func (t *Tunnel) AddInboundSA(sa *esp.SA) error {
+	d := t.device
+	d.inboundMu.Lock()
+	defer d.inboundMu.Unlock()
+	old := *d.inbound.Load()
+	if _, ok := old[sa.SPI()]; ok {
+		return fmt.Errorf("dataplane: tunnel %q: inbound SPI 0x%08x already in use", t.cfg.Name, sa.SPI())
+	}
+	next := make(map[uint32]inboundSA, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[sa.SPI()] = inboundSA{sa: sa, tunnel: t}
+	d.inbound.Store(&next)
+	return nil
+}
+
+// RemoveInboundSA uninstalls the inbound SA with the given SPI, if it
+// belongs to this tunnel.
+func (t *Tunnel) RemoveInboundSA(spi uint32) {
+	d := t.device
+	d.inboundMu.Lock()
+	defer d.inboundMu.Unlock()
+	old := *d.inbound.Load()
+	if in, ok := old[spi]; !ok || in.tunnel != t {
+		return
+	}
+	next := make(map[uint32]inboundSA, len(old))
+	for k, v := range old {
+		if k != spi {
+			next[k] = v
+		}
+	}
+	d.inbound.Store(&next)
+}
+
+// InboundSAs returns the inbound SAs installed for this tunnel.
+func (t *Tunnel) InboundSAs() []*esp.SA {
+	var sas []*esp.SA
+	for _, in := range *t.device.inbound.Load() {
+		if in.tunnel == t {
+			sas = append(sas, in.sa)
+		}
+	}
+	return sas
+}

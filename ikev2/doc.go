@@ -1,0 +1,57 @@
+// Package ikev2 implements the Internet Key Exchange Protocol Version 2
+// (IKEv2, RFC 7296) for greipsec.
+//
+// This layer holds the wire codecs; it does no cryptography and no I/O.
+// The files follow the sections of RFC 7296:
+//
+//	constants.go       IANA registries used by IKEv2 (§3.1-§3.16, RFC 7383)
+//	message.go         the IKE header (§3.1) and the generic payload chain (§3.2)
+//	payload_sa.go      Security Association: proposals, transforms, attributes (§3.3)
+//	payload_ke.go      Key Exchange (§3.4)
+//	payload_id.go      Identification, IDi and IDr (§3.5)
+//	payload_cert.go    Certificate and Certificate Request (§3.6, §3.7)
+//	payload_auth.go    Authentication (§3.8)
+//	payload_nonce.go   Nonce (§3.9)
+//	payload_notify.go  Notify (§3.10)
+//	payload_delete.go  Delete (§3.11)
+//	payload_vendor.go  Vendor ID (§3.12)
+//	payload_ts.go      Traffic Selectors, TSi and TSr (§3.13)
+//	payload_sk.go      Encrypted (§3.14) and Encrypted Fragment (RFC 7383 §2.5)
+//	payload_cp.go      Configuration (§3.15)
+//	payload_eap.go     Extensible Authentication (§3.16)
+//	exchange_rules.go  which payloads each exchange carries (§1.2-§1.5)
+//
+// # Decoding
+//
+// [ParseMessage] checks the IKE header, walks the payload chain and decodes
+// every payload it knows with that payload's Decode method, which verifies
+// the payload's lengths, counts and substructure markers against the RFC.
+// Unknown payloads are skipped unless their critical bit is set (§2.5).
+// The Encrypted payload stays encrypted: the caller decrypts its Data and
+// parses the plaintext with [ParsePayloadChain].
+//
+// Errors from the wire are one of three types, so that the caller can pick
+// the Notify it answers with:
+//
+//   - *[UnsupportedCriticalError]: UNSUPPORTED_CRITICAL_PAYLOAD;
+//   - *[InvalidMajorVersionError]: INVALID_MAJOR_VERSION;
+//   - *[SyntaxError]: INVALID_SYNTAX (or drop the message, §2.21).
+//
+// Decoded payloads own their bytes, except the Data of [EncryptedPayload]
+// and [EncryptedFragmentPayload], which alias the parsed buffer so that it
+// can be decrypted in place.
+//
+// # Encoding
+//
+// Each payload's Encode method appends the payload body (everything after
+// the 4-byte generic payload header) to a byte slice. [Message.Encode] and
+// [EncodePayloadChain] add the generic headers and chain the Next Payload
+// fields. [Message.EncodeForSeal] lays out a message whose last payload is
+// SK or SKF with room for the ciphertext, so that it can be encrypted in
+// place. Encoding a value that cannot be represented on the wire (a payload
+// longer than 65535 bytes, an address range mixing IPv4 and IPv6) is a
+// programmer error and panics.
+//
+// Nothing in this package is safe for concurrent mutation; distinct values
+// may be used from different goroutines.
+package ikev2

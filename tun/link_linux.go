@@ -1,0 +1,187 @@
+package tun
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Configure brings the interface called name up with cfg, over rtnetlink in
+// the calling thread's network namespace, in this order:
+//
+//  1. the MTU, when cfg.MTU is not zero;
+//  2. each address in cfg.Addresses. An address with a valid Peer is
+//     point-to-point, as `ip addr add 10.255.0.1 peer 10.255.0.2/30` makes
+//     it: IFA_LOCAL is the local address, IFA_ADDRESS the peer, and the
+//     prefix length is that of Prefix, so the kernel routes the peer's
+//     prefix into the interface. IPv6 addresses are added with IFA_F_NODAD
+//     so that they can be used at once. No IPv4 broadcast address is set;
+//  3. the link is set up;
+//  4. each prefix in cfg.Routes as a route into the interface: main table,
+//     scope link, no gateway, no preferred source. Host bits of the prefix
+//     are ignored.
+//
+// Everything in cfg is checked before the interface is touched. If a step
+// fails, what the earlier steps added is removed again and the error names
+// the step, as in "tun: add address 10.255.0.1/30 to gre0: file exists".
+//
+// On success Configure returns undo, which deletes the routes and then the
+// addresses it added, in reverse order. Undo does not set the link down or
+// restore the MTU; the interface itself goes away when its Device is closed.
+// Routes or addresses that are already gone (or whose interface is) are not
+// an error. Undo may be called more than once and from any goroutine; later
+// calls return the first call's result. It acts on the network namespace of
+// the thread that calls it.
+func Configure(name string, cfg LinkConfig) (undo func() error, err error) {
+	addrs, routes, err := checkConfig(name, cfg)
+	if err != nil {
+		return nil, err
+	}
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("tun: find interface %s: %w", name, err)
+	}
+	c := &configured{name: name, index: link.Attrs().Index}
+	fail := func(err error) (func() error, error) {
+		if uerr := c.undo(); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
+		return nil, err
+	}
+
+	if cfg.MTU != 0 {
+		if err := netlink.LinkSetMTU(link, cfg.MTU); err != nil {
+			return fail(fmt.Errorf("tun: set MTU %d on %s: %w", cfg.MTU, name, err))
+		}
+	}
+	for i, a := range cfg.Addresses {
+		if err := netlink.AddrAdd(link, addrs[i]); err != nil {
+			return fail(fmt.Errorf("tun: add address %s to %s: %w", a, name, err))
+		}
+		c.addrs = append(c.addrs, a)
+	}
+	if err := netlink.LinkSetUp(link); err != nil {
+		return fail(fmt.Errorf("tun: set %s up: %w", name, err))
+	}
+	for i, p := range cfg.Routes {
+		routes[i].LinkIndex = c.index
+		if err := netlink.RouteAdd(routes[i]); err != nil {
+			return fail(fmt.Errorf("tun: add route %s dev %s: %w", p.Masked(), name, err))
+		}
+		c.routes = append(c.routes, routes[i])
+	}
+
+	var (
+		once    sync.Once
+		undoErr error
+	)
+	return func() error {
+		once.Do(func() { undoErr = c.undo() })
+		return undoErr
+	}, nil
+}
+
+// configured records what Configure added to one interface.
+type configured struct {
+	name   string
+	index  int
+	addrs  []Address
+	routes []*netlink.Route
+}
+
+// undo deletes c's routes and then its addresses, newest first, and returns
+// every failure but those that mean the thing is already gone.
+func (c *configured) undo() error {
+	var errs []error
+	for i := len(c.routes) - 1; i >= 0; i-- {
+		r := c.routes[i]
+		if err := netlink.RouteDel(r); err != nil && !isGone(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("tun: delete route %s dev %s: %w", r.Dst, c.name, err))
+		}
+	}
+	for i := len(c.addrs) - 1; i >= 0; i-- {
+		a := c.addrs[i]
+		// A fresh netlink.Addr: AddrAdd fills in fields of the one it is given.
+		na := netlinkAddr(a)
+		na.LinkIndex = c.index
+		if err := netlink.AddrDel(nil, na); err != nil && !isGone(err, unix.EADDRNOTAVAIL) {
+			errs = append(errs, fmt.Errorf("tun: delete address %s from %s: %w", a, c.name, err))
+		}
+	}
+	c.routes, c.addrs = nil, nil
+	return errors.Join(errs...)
+}
+
+// isGone reports whether err says that the object to delete, or its
+// interface, no longer exists.
+func isGone(err error, notFound unix.Errno) bool {
+	return errors.Is(err, notFound) || errors.Is(err, unix.ENODEV)
+}
+
+// checkConfig checks cfg and returns the netlink addresses and routes it
+// asks for. It does not touch the interface.
+func checkConfig(name string, cfg LinkConfig) ([]*netlink.Addr, []*netlink.Route, error) {
+	if cfg.MTU < 0 {
+		return nil, nil, fmt.Errorf("tun: MTU %d for %s is negative", cfg.MTU, name)
+	}
+	addrs := make([]*netlink.Addr, len(cfg.Addresses))
+	for i, a := range cfg.Addresses {
+		if !a.Prefix.IsValid() {
+			return nil, nil, fmt.Errorf("tun: address %d for %s is not a valid prefix", i, name)
+		}
+		if a.Prefix.Addr().Is4In6() {
+			return nil, nil, fmt.Errorf("tun: address %s for %s is IPv4-mapped IPv6; write it as IPv4", a, name)
+		}
+		if a.Prefix.Addr().Zone() != "" {
+			return nil, nil, fmt.Errorf("tun: address %s for %s has a zone", a, name)
+		}
+		if a.Peer.IsValid() && (a.Peer.Is4() != a.Prefix.Addr().Is4() || a.Peer.Is4In6() || a.Peer.Zone() != "") {
+			return nil, nil, fmt.Errorf("tun: address %s for %s: peer is not an address of the same family", a, name)
+		}
+		addrs[i] = netlinkAddr(a)
+	}
+	routes := make([]*netlink.Route, len(cfg.Routes))
+	for i, p := range cfg.Routes {
+		if !p.IsValid() {
+			return nil, nil, fmt.Errorf("tun: route %d for %s is not a valid prefix", i, name)
+		}
+		if p.Addr().Is4In6() || p.Addr().Zone() != "" {
+			return nil, nil, fmt.Errorf("tun: route %s for %s is IPv4-mapped or has a zone", p, name)
+		}
+		routes[i] = &netlink.Route{
+			Dst:   ipNet(p.Masked()),
+			Scope: netlink.SCOPE_LINK,
+		}
+	}
+	return addrs, routes, nil
+}
+
+// netlinkAddr returns the netlink form of a: local address and prefix
+// length, the peer as IFA_ADDRESS when there is one, no broadcast, and no
+// duplicate address detection for IPv6.
+func netlinkAddr(a Address) *netlink.Addr {
+	na := &netlink.Addr{IPNet: ipNet(a.Prefix)}
+	if a.Peer.IsValid() {
+		// netlink takes the prefix length from Peer when it is set.
+		na.Peer = ipNet(netip.PrefixFrom(a.Peer, a.Prefix.Bits()))
+	}
+	if a.Prefix.Addr().Is4() {
+		// Zero stops netlink from deriving a broadcast address; nothing
+		// is broadcast on a tunnel.
+		na.Broadcast = net.IPv4zero
+	} else {
+		na.Flags = unix.IFA_F_NODAD
+	}
+	return na
+}
+
+// ipNet converts p, keeping its host bits.
+func ipNet(p netip.Prefix) *net.IPNet {
+	a := p.Addr()
+	return &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(p.Bits(), a.BitLen())}
+}
