@@ -111,4 +111,13 @@ type TunnelConfig struct {
 	Outbound  *esp.Config // manual SA for local → peer; nil when IKE keys the tunnel
 	Inbound   *esp.Config // manual SA for peer → local
 	Interface string      // inner interface name (TUN), e.g. "gre0"
+
+	// NATTraversal: IKE may move ESP into UDP (RFC 3948) when it sees a
+	// NAT, so the UDP socket is opened too and the MTU leaves room for
+	// the UDP header.
+	NATTraversal bool
+	// TunnelFallback: IKE may settle on tunnel mode for ModeGRETransport
+	// (the peer refused transport mode), so the MTU leaves room for the
+	// inner IP header.
+	TunnelFallback bool
 }

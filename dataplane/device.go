@@ -168,9 +168,14 @@ func (d *Device) AddTunnel(cfg TunnelConfig, dev tun.Device) (*Tunnel, error) {
 			return nil, fmt.Errorf("dataplane: tunnel %q already exists", cfg.Name)
 		}
 	}
-	bs, err := d.bindLocked(&cfg)
+	bs, err := d.bindLocked(&cfg, cfg.Transport)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.NATTraversal && cfg.Transport != TransportUDP {
+		if _, err := d.bindLocked(&cfg, TransportUDP); err != nil {
+			return nil, err
+		}
 	}
 	t, err := newTunnel(d, cfg, mtu, dev, bs)
 	if err != nil {
@@ -197,33 +202,52 @@ func (d *Device) AddTunnel(cfg TunnelConfig, dev tun.Device) (*Tunnel, error) {
 	return t, nil
 }
 
-// bindLocked returns the shared outer socket for cfg, opening it on first use.
-func (d *Device) bindLocked(cfg *TunnelConfig) (*bindState, error) {
-	key := bindKey{transport: cfg.Transport}
-	switch cfg.Transport {
-	case TransportESP:
-		key.local = cfg.Local
-	case TransportUDP:
-		key.port = cfg.UDPPort
+func (d *Device) bindKeyFor(transport Transport, local netip.Addr, port uint16) bindKey {
+	if transport == TransportUDP {
+		return bindKey{transport: transport, port: port} // one wildcard socket per port
 	}
+	return bindKey{transport: transport, local: local}
+}
+
+// bindLocked returns the shared outer socket for a tunnel, opening it on
+// first use.
+func (d *Device) bindLocked(cfg *TunnelConfig, transport Transport) (*bindState, error) {
+	key := d.bindKeyFor(transport, cfg.Local, cfg.UDPPort)
 	if bs, ok := d.binds[key]; ok {
 		return bs, nil
 	}
-	b, err := d.opts.Bind(cfg.Transport, cfg.Local, cfg.UDPPort)
+	b, err := d.opts.Bind(transport, cfg.Local, cfg.UDPPort)
 	if err != nil {
 		return nil, fmt.Errorf("dataplane: tunnel %q: %w", cfg.Name, err)
 	}
 	fns, _, err := b.Open(key.port)
 	if err != nil {
-		return nil, fmt.Errorf("dataplane: tunnel %q: open %s socket on %s: %w", cfg.Name, cfg.Transport, cfg.Local, err)
+		return nil, fmt.Errorf("dataplane: tunnel %q: open %s socket on %s: %w", cfg.Name, transport, cfg.Local, err)
 	}
-	bs := &bindState{bind: b, udp: cfg.Transport == TransportUDP}
+	bs := &bindState{bind: b, udp: transport == TransportUDP}
 	d.binds[key] = bs
 	for _, fn := range fns {
 		d.readers.Add(1)
 		go d.RoutineReceiveIncoming(bs, fn)
 	}
 	return bs, nil
+}
+
+// SendUDP sends datagrams from the ESP-in-UDP socket on port to dst: IKE
+// messages behind the non-ESP marker and NAT keepalives share the socket
+// with ESP (RFC 3948). The socket is open when a tunnel uses it.
+func (d *Device) SendUDP(port uint16, dst netip.AddrPort, pkts [][]byte) error {
+	d.mu.Lock()
+	bs, ok := d.binds[d.bindKeyFor(TransportUDP, netip.Addr{}, port)]
+	d.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("dataplane: no UDP socket on port %d", port)
+	}
+	ep, err := bs.bind.ParseEndpoint(dst.String())
+	if err != nil {
+		return err
+	}
+	return bs.bind.Send(pkts, ep)
 }
 
 // lookupInbound finds the SA for an inbound SPI without locking.

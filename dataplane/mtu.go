@@ -48,14 +48,14 @@ func OverheadOf(c *TunnelConfig) Overhead {
 	if o.PathMTU == 0 {
 		o.PathMTU = DefaultPathMTU
 	}
-	if c.Transport == TransportUDP {
+	if c.Transport == TransportUDP || c.NATTraversal {
 		o.UDP = udpHeaderLen
 	}
 	if c.Mode != ModeRoute {
 		f := greFields(c, gre.ProtocolIPv4)
 		o.GRE = f.HeaderLen()
 	}
-	if c.Mode == ModeGRETunnel {
+	if c.Mode == ModeGRETunnel || (c.Mode == ModeGRETransport && c.TunnelFallback) {
 		o.InnerIP = o.OuterIP
 	}
 	o.MaxESPLen = o.PathMTU - o.OuterIP - o.UDP

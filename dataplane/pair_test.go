@@ -248,7 +248,7 @@ func TestPairBadInput(t *testing.T) {
 	ds := p.b.Stats()
 	before := p.tb.InboundSAs()[0].Stats()
 	for _, pkt := range bad {
-		if err := p.linkA.Send([][]byte{pkt}, p.ta.endpoint); err != nil {
+		if err := p.linkA.Send([][]byte{pkt}, p.ta.path.Load().endpoint); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -300,5 +300,59 @@ func TestPairMSSClamp(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("SYN did not arrive")
+	}
+}
+
+// TestPairSetOuter starts a GRE transport-mode tunnel over raw ESP, as IKE
+// configures it, then moves both sides to ESP-in-UDP and tunnel mode, as
+// NAT traversal and a peer that refuses transport mode make IKE do.
+func TestPairSetOuter(t *testing.T) {
+	a, b := tunnelConfigs(ModeGRETransport, TransportESP, esp.AES256GCM16, true)
+	for _, c := range []*TunnelConfig{&a, &b} {
+		c.NATTraversal, c.TunnelFallback = true, true
+	}
+	if o := OverheadOf(&a); o.MTU() != 1414 {
+		t.Errorf("MTU with NAT traversal and tunnel fallback = %d, want 1414 (1422 - UDP 8)", o.MTU())
+	}
+	rawA, rawB := link.NewMemoryPair(netip.AddrPortFrom(outerA, 0), netip.AddrPortFrom(outerB, 0))
+	udpA, udpB := link.NewMemoryPair(netip.AddrPortFrom(outerA, 4500), netip.AddrPortFrom(outerB, 4500))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	binds := func(raw, udp conn.Bind) BindFunc {
+		return func(tr Transport, _ netip.Addr, _ uint16) (conn.Bind, error) {
+			if tr == TransportUDP {
+				return udp, nil
+			}
+			return raw, nil
+		}
+	}
+	da := NewDevice(Options{Logger: log, Bind: binds(rawA, udpA)})
+	db := NewDevice(Options{Logger: log, Bind: binds(rawB, udpB)})
+	defer da.Close()
+	defer db.Close()
+	tunA, tunB := tun.NewMemory("a", 1414, maxBatchSize), tun.NewMemory("b", 1414, maxBatchSize)
+	ta, err := da.AddTunnel(a, tunA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := db.AddTunnel(b, tunB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkts := [][]byte{udpPacket(innerA, innerB, 1), udpPacket(inner6A, inner6B, 1414-48)}
+	exchange(t, tunA, tunB, pkts)
+	if rawA.Sent() == 0 || udpA.Sent() != 0 {
+		t.Fatalf("before SetOuter: raw sent %d, UDP sent %d", rawA.Sent(), udpA.Sent())
+	}
+	if err := ta.SetOuter(true, netip.AddrPortFrom(outerB, 4500), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.SetOuter(true, netip.AddrPortFrom(outerA, 4500), true); err != nil {
+		t.Fatal(err)
+	}
+	rawSent := rawA.Sent()
+	exchange(t, tunA, tunB, pkts)
+	exchange(t, tunB, tunA, pkts)
+	if rawA.Sent() != rawSent || udpA.Sent() != uint64(len(pkts)) {
+		t.Errorf("after SetOuter: raw sent %d more, UDP sent %d; want 0 and %d", rawA.Sent()-rawSent, udpA.Sent(), len(pkts))
 	}
 }

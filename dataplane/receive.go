@@ -194,12 +194,13 @@ func (t *Tunnel) RoutineSequentialReceiver() {
 	bufs := make([][]byte, 0, maxBatchSize)
 	for c := range t.queue.inbound {
 		c.Lock()
+		path := t.path.Load()
 		var bytes uint64
 		for _, e := range c.elems {
 			if e.err != nil || !e.sa.Accept(e.seq, len(e.packet)) {
 				continue
 			}
-			inner, ok := t.decapsulate(e)
+			inner, ok := t.decapsulate(path, e)
 			if !ok {
 				continue
 			}
@@ -233,9 +234,9 @@ func (t *Tunnel) RoutineSequentialReceiver() {
 // decapsulate checks an authenticated ESP payload against the tunnel's mode
 // and selectors and returns the inner packet, or false after counting the
 // reason on the SA.
-func (t *Tunnel) decapsulate(e *inboundElement) ([]byte, bool) {
+func (t *Tunnel) decapsulate(path *outerPath, e *inboundElement) ([]byte, bool) {
 	p := e.packet
-	switch t.cfg.Mode {
+	switch path.mode {
 	case ModeRoute:
 		return t.checkInner(e, p, e.nextHeader)
 
@@ -245,7 +246,7 @@ func (t *Tunnel) decapsulate(e *inboundElement) ([]byte, bool) {
 		}
 		// Transport mode: the selector is the outer header, peer → local.
 		// Behind a NAT (ESP-in-UDP) the source is the NAT's address.
-		if t.cfg.Transport == TransportESP && e.src != t.cfg.Peer {
+		if path.transport == TransportESP && e.src != t.cfg.Peer {
 			e.sa.CountDrop(esp.DropSelector)
 			return nil, false
 		}

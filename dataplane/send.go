@@ -64,6 +64,7 @@ type outboundElement struct {
 type outboundContainer struct {
 	sync.Mutex
 	tunnel *Tunnel
+	path   *outerPath
 	sa     *esp.SA
 	elems  []*outboundElement
 }
@@ -104,8 +105,9 @@ func (t *Tunnel) RoutineReadFromTUN() {
 			c := d.pool.GetOutboundContainer()
 			c.tunnel = t
 			c.sa = t.outbound.Load()
+			c.path = t.path.Load()
 			for i := range n {
-				if sizes[i] == 0 || !t.prepareOutbound(c.sa, elems[i], sizes[i]) {
+				if sizes[i] == 0 || !t.prepareOutbound(c.sa, c.path.mode, elems[i], sizes[i]) {
 					continue
 				}
 				c.elems = append(c.elems, elems[i])
@@ -136,7 +138,7 @@ func (t *Tunnel) RoutineReadFromTUN() {
 
 // prepareOutbound does stage 1's work on one packet of size bytes at
 // outboundOffset in e.buffer. It returns false if the packet is dropped.
-func (t *Tunnel) prepareOutbound(sa *esp.SA, e *outboundElement, size int) bool {
+func (t *Tunnel) prepareOutbound(sa *esp.SA, mode Mode, e *outboundElement, size int) bool {
 	pkt := e.buffer[outboundOffset : outboundOffset+size]
 	var protocol uint16
 	switch {
@@ -160,7 +162,7 @@ func (t *Tunnel) prepareOutbound(sa *esp.SA, e *outboundElement, size int) bool 
 
 	start := outboundOffset
 	e.greStart = 0
-	if t.cfg.Mode != ModeRoute {
+	if mode != ModeRoute {
 		f := greFields(&t.cfg, protocol)
 		if f.SeqPresent {
 			t.greSeq++
@@ -172,8 +174,8 @@ func (t *Tunnel) prepareOutbound(sa *esp.SA, e *outboundElement, size int) bool 
 			e.greStart = start
 		}
 		e.nextHeader = ipProtoGRE
-		if t.cfg.Mode == ModeGRETunnel {
-			start -= t.overhead.InnerIP
+		if mode == ModeGRETunnel {
+			start -= t.innerIPLen()
 			e.nextHeader = t.encodeInnerIPHeader(e.buffer[start:outboundOffset+size], size+outboundOffset-start)
 		}
 	}
@@ -196,6 +198,14 @@ const (
 	ipProtoIPv6  = 41
 	ipProtoDummy = 59 // RFC 4303 §2.6: a dummy packet, to be dropped
 )
+
+// innerIPLen is the size of the IP header GRE tunnel mode puts inside ESP.
+func (t *Tunnel) innerIPLen() int {
+	if t.cfg.Local.Is4() {
+		return ipv4HeaderLen
+	}
+	return ipv6HeaderLen
+}
 
 // encodeInnerIPHeader writes the IP header that GRE tunnel mode puts inside
 // ESP: local → peer, protocol 47, total length n. It returns the ESP next
@@ -242,10 +252,10 @@ func (d *Device) RoutineEncryption() {
 func (t *Tunnel) RoutineSequentialSender() {
 	d := t.device
 	defer d.workers.Done()
-	max := t.bind.bind.BatchSize()
 	bufs := make([][]byte, 0, maxBatchSize)
 	for c := range t.queue.outbound {
 		c.Lock()
+		bind, max := c.path.bind.bind, c.path.bind.bind.BatchSize()
 		var bytes uint64
 		bufs = bufs[:0]
 		for _, e := range c.elems {
@@ -253,7 +263,7 @@ func (t *Tunnel) RoutineSequentialSender() {
 			bytes += uint64(e.end - outboundOffset)
 		}
 		for i := 0; i < len(bufs); i += max {
-			if err := t.bind.bind.Send(bufs[i:min(i+max, len(bufs))], t.endpoint); err != nil {
+			if err := bind.Send(bufs[i:min(i+max, len(bufs))], c.path.endpoint); err != nil {
 				t.stats.SendErrors.Add(1)
 				if !t.closing.Load() {
 					d.log.Debug("send failed", "tunnel", t.cfg.Name, "err", err)

@@ -23,9 +23,8 @@ type Tunnel struct {
 	mss4     uint16
 	mss6     uint16
 
-	tun      tun.Device
-	bind     *bindState
-	endpoint conn.Endpoint
+	tun  tun.Device
+	path atomic.Pointer[outerPath]
 
 	outbound atomic.Pointer[esp.SA]
 	closing  atomic.Bool
@@ -40,6 +39,16 @@ type Tunnel struct {
 	}
 
 	stats TunnelStats
+}
+
+// outerPath is where and how a tunnel's ESP packets travel. It starts as
+// configured; IKE may change it while packets flow (NAT traversal moves ESP
+// into UDP, a peer may only accept tunnel mode), so each batch loads it once.
+type outerPath struct {
+	bind      *bindState
+	endpoint  conn.Endpoint
+	transport Transport
+	mode      Mode
 }
 
 // TunnelStats counts a tunnel's traffic and the drops that no SA counts.
@@ -83,17 +92,14 @@ func newTunnel(d *Device, cfg TunnelConfig, mtu int, dev tun.Device, bs *bindSta
 		mss4:     uint16(mtu - ipv4HeaderLen - tcpHeaderLen),
 		mss6:     uint16(mtu - ipv6HeaderLen - tcpHeaderLen),
 		tun:      dev,
-		bind:     bs,
 	}
 	peer := netip.AddrPortFrom(cfg.Peer, 0)
 	if cfg.Transport == TransportUDP {
 		peer = netip.AddrPortFrom(cfg.Peer, cfg.UDPPort)
 	}
-	ep, err := bs.bind.ParseEndpoint(peer.String())
-	if err != nil {
-		return nil, fmt.Errorf("dataplane: tunnel %q: peer %s: %w", cfg.Name, peer, err)
+	if err := t.setPath(bs, cfg.Transport, peer, cfg.Mode); err != nil {
+		return nil, err
 	}
-	t.endpoint = ep
 	t.queue.outbound = make(chan *outboundContainer, queueOutboundSize)
 	t.queue.inbound = make(chan *inboundContainer, queueInboundSize)
 	return t, nil
@@ -106,6 +112,42 @@ func (t *Tunnel) start() {
 	d.workers.Add(2)
 	go t.RoutineSequentialSender()
 	go t.RoutineSequentialReceiver()
+}
+
+func (t *Tunnel) setPath(bs *bindState, transport Transport, peer netip.AddrPort, mode Mode) error {
+	ep, err := bs.bind.ParseEndpoint(peer.String())
+	if err != nil {
+		return fmt.Errorf("dataplane: tunnel %q: peer %s: %w", t.cfg.Name, peer, err)
+	}
+	t.path.Store(&outerPath{bind: bs, endpoint: ep, transport: transport, mode: mode})
+	return nil
+}
+
+// SetOuter changes how the tunnel's ESP packets travel: over ESP-in-UDP to
+// peer (udp), or raw ESP to peer's address; and for a GRE tunnel, whether
+// ESP is in tunnel mode (tunnelMode: ModeGRETunnel) or transport mode. IKE
+// calls it when a Child SA is installed. The UDP socket must be open: the
+// config's transport is udp, or NATTraversal is set.
+func (t *Tunnel) SetOuter(udp bool, peer netip.AddrPort, tunnelMode bool) error {
+	d := t.device
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	transport := TransportESP
+	if udp {
+		transport = TransportUDP
+	}
+	bs, ok := d.binds[d.bindKeyFor(transport, t.cfg.Local, t.cfg.UDPPort)]
+	if !ok {
+		return fmt.Errorf("dataplane: tunnel %q: no %s socket open", t.cfg.Name, transport)
+	}
+	mode := t.cfg.Mode
+	if mode != ModeRoute {
+		mode = ModeGRETransport
+		if tunnelMode {
+			mode = ModeGRETunnel
+		}
+	}
+	return t.setPath(bs, transport, peer, mode)
 }
 
 // Name returns the tunnel's configured name.
