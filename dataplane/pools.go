@@ -2,47 +2,52 @@ package dataplane
 
 import (
 	"sync"
-	"sync/atomic"
 )
 
 // MaxMessageSize is the size of every packet buffer. It holds the largest
 // datagram the sockets and the TUN device can coalesce (UDP GRO, TCP GRO).
 const MaxMessageSize = 1<<16 - 1
 
-// A waitPool is a sync.Pool bounded by a maximum count: Get blocks while max
-// items are out, which bounds the memory held by the queues.
+// A waitPool is a free list of items bounded by a maximum count: Get blocks
+// while max items are out, which bounds the memory the queues hold. Unlike
+// sync.Pool it never drops items at a garbage collection, so once the
+// pipeline has warmed up it allocates nothing.
 type waitPool struct {
-	pool  sync.Pool
+	mu    sync.Mutex
 	cond  sync.Cond
-	lock  sync.Mutex
-	count atomic.Uint32
-	max   uint32
+	free  []any
+	count int // items allocated so far
+	max   int // 0: no limit
+	new   func() any
 }
 
-func newWaitPool(max uint32, new func() any) *waitPool {
-	p := &waitPool{pool: sync.Pool{New: new}, max: max}
-	p.cond = sync.Cond{L: &p.lock}
+func newWaitPool(max int, new func() any) *waitPool {
+	p := &waitPool{max: max, new: new}
+	p.cond.L = &p.mu
 	return p
 }
 
 func (p *waitPool) Get() any {
-	if p.max != 0 {
-		p.lock.Lock()
-		for p.count.Load() >= p.max {
-			p.cond.Wait()
-		}
-		p.count.Add(1)
-		p.lock.Unlock()
+	p.mu.Lock()
+	for len(p.free) == 0 && p.max != 0 && p.count >= p.max {
+		p.cond.Wait()
 	}
-	return p.pool.Get()
+	if n := len(p.free); n > 0 {
+		x := p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
+		p.mu.Unlock()
+		return x
+	}
+	p.count++
+	p.mu.Unlock()
+	return p.new()
 }
 
 func (p *waitPool) Put(x any) {
-	p.pool.Put(x)
-	if p.max == 0 {
-		return
-	}
-	p.count.Add(^uint32(0))
+	p.mu.Lock()
+	p.free = append(p.free, x)
+	p.mu.Unlock()
 	p.cond.Signal()
 }
 

@@ -249,11 +249,11 @@ greipsec() {
 		return 1
 	fi
 	for side in a b; do
-		cfg=$TMP/site-$side-$transport.toml
+		cfg=$TMP/manual-$side-$transport.toml
 		sed -E "s/^(transport[[:space:]]*=[[:space:]]*)\"esp\"/\1\"$transport\"/" \
-			"$REPO/examples/site-$side.toml" >"$cfg"
+			"$REPO/examples/manual-$side.toml" >"$cfg"
 		grep -Eq "^transport[[:space:]]*=[[:space:]]*\"$transport\"" "$cfg" ||
-			{ ERR[$name]="cannot set transport = \"$transport\" in examples/site-$side.toml"; return 1; }
+			{ ERR[$name]="cannot set transport = \"$transport\" in examples/manual-$side.toml"; return 1; }
 		ns=$NA
 		[[ $side == b ]] && ns=$NB
 		start "$TMP/greipsec-$name-$side.log" "$ns" "$TMP/greipsec" up -c "$cfg"
@@ -267,9 +267,9 @@ greipsec() {
 		if ! alive "$pid"; then
 			wait "$pid"
 			n=$?
-			ERR[$name]="greipsec up -c site-$side.toml (transport $transport) in $ns exited with status $n before gre0 came up: $(tail -n 1 "$TMP/greipsec-$name-$side.log")"
+			ERR[$name]="greipsec up -c manual-$side.toml (transport $transport) in $ns exited with status $n before gre0 came up: $(tail -n 1 "$TMP/greipsec-$name-$side.log")"
 		elif ((n == 0)); then
-			ERR[$name]="greipsec up -c site-$side.toml (transport $transport) in $ns did not bring up gre0 within 10 s"
+			ERR[$name]="greipsec up -c manual-$side.toml (transport $transport) in $ns did not bring up gre0 within 10 s"
 		fi
 		if [[ -n ${ERR[$name]:-} ]]; then
 			log "run.sh: ${ERR[$name]}"

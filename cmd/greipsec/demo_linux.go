@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -27,6 +28,8 @@ var (
 	demoInner6A = netip.MustParseAddr("fd00:255::1")
 	demoInner6B = netip.MustParseAddr("fd00:255::2")
 )
+
+var transportLine = regexp.MustCompile(`(?m)^transport\s*=\s*"[a-z]+"`)
 
 // cmdDemo runs the main job on one machine: two gateways, each in its own
 // network namespace joined by a veth link, each running "greipsec up" with
@@ -95,7 +98,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 // demoTransport brings up the example tunnel over one transport and sends
 // traffic through it.
 func demoTransport(l *lab.Lab, exe, dir, transport string, d time.Duration, stdout, stderr io.Writer) error {
-	fmt.Fprintf(stdout, "\n== GRE over ESP transport mode, outer transport %q (%s)\n", transport,
+	fmt.Fprintf(stdout, "\n== GRE over ESP transport mode keyed by IKEv2, outer transport %q (%s)\n", transport,
 		map[string]string{"esp": "raw IP protocol 50", "udp": "ESP-in-UDP, RFC 3948, port 4500"}[transport])
 	var cmds []*exec.Cmd
 	defer func() {
@@ -111,7 +114,7 @@ func demoTransport(l *lab.Lab, exe, dir, transport string, d time.Duration, stdo
 		if err != nil {
 			return err
 		}
-		text := strings.Replace(string(cfg), `transport = "esp"`, fmt.Sprintf("transport = %q", transport), 1)
+		text := transportLine.ReplaceAllLiteralString(string(cfg), fmt.Sprintf("transport = %q", transport))
 		path := filepath.Join(dir, transport+"-"+side.file)
 		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 			return err
@@ -141,6 +144,15 @@ func demoTransport(l *lab.Lab, exe, dir, transport string, d time.Duration, stdo
 			return fmt.Errorf("%s: %w", h.Name, err)
 		}
 	}
+	start := time.Now()
+	if !lab.WaitFor(20*time.Second, func() bool {
+		n, _ := l.Ping(&l.A, demoInnerB, 1, time.Second)
+		return n == 1
+	}) {
+		return errors.New("IKEv2 did not bring up the Child SA within 20 s")
+	}
+	fmt.Fprintf(stdout, "  IKEv2 (PSK, aes256-sha384-ecp384 / aes256gcm16) up: first ping through the tunnel after %v\n",
+		time.Since(start).Round(10*time.Millisecond))
 	for _, p := range []struct {
 		from *lab.Host
 		dst  netip.Addr

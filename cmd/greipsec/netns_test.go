@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -85,7 +86,7 @@ func needIperf3(t *testing.T) string {
 
 // gateways starts "greipsec up" in both hosts of a new lab with the example
 // configs, edited by edit, and waits for the tunnel interfaces.
-func gateways(t *testing.T, edit func(string) string) (*lab.Lab, []*exec.Cmd) {
+func gateways(t *testing.T, fileA, fileB string, edit func(string) string) (*lab.Lab, []*exec.Cmd) {
 	t.Helper()
 	exe := greipsecBinary(t)
 	l, err := lab.New(lab.RandomPrefix("gt"))
@@ -98,7 +99,7 @@ func gateways(t *testing.T, edit func(string) string) (*lab.Lab, []*exec.Cmd) {
 	for _, side := range []struct {
 		host *lab.Host
 		file string
-	}{{&l.A, "site-a.toml"}, {&l.B, "site-b.toml"}} {
+	}{{&l.A, fileA}, {&l.B, fileB}} {
 		cfg, err := examples.FS.ReadFile(side.file)
 		if err != nil {
 			t.Fatal(err)
@@ -133,21 +134,54 @@ func gateways(t *testing.T, edit func(string) string) (*lab.Lab, []*exec.Cmd) {
 	return l, cmds
 }
 
+var modeLine = regexp.MustCompile(`(?m)^mode\s*=\s*"[a-z-]+"`)
+
+// setTransport returns an edit of a config file that sets its transport.
 func setTransport(transport string) func(string) string {
 	return func(cfg string) string {
-		return strings.Replace(cfg, `transport = "esp"`, fmt.Sprintf("transport = %q", transport), 1)
+		return transportLine.ReplaceAllLiteralString(cfg, fmt.Sprintf("transport = %q", transport))
 	}
 }
 
-// TestNetns runs the example site-to-site tunnel between two greipsec
-// processes, for raw ESP and ESP-in-UDP: ping both ways over the IPv4 and
-// IPv6 inner addresses, an iperf3 TCP transfer, and a clean shutdown.
-func TestNetns(t *testing.T) {
+// TestNetnsManual runs the example site-to-site tunnel with manual keys
+// (manual-a.toml, manual-b.toml) between two greipsec processes, for raw
+// ESP and ESP-in-UDP: ping both ways over the IPv4 and IPv6 inner addresses,
+// an iperf3 TCP transfer, and a clean shutdown.
+func TestNetnsManual(t *testing.T) {
+	testNetns(t, "manual-a.toml", "manual-b.toml", map[string]func(string) string{
+		"esp": setTransport("esp"), "udp": setTransport("udp")})
+}
+
+// TestNetnsIKE does the same with the IKEv2 examples (site-a.toml,
+// site-b.toml): both gateways active, PSK, for each mode and transport.
+func TestNetnsIKE(t *testing.T) {
+	setMode := func(mode, transport string) func(string) string {
+		return func(cfg string) string {
+			cfg = setTransport(transport)(cfg)
+			return modeLine.ReplaceAllLiteralString(cfg, fmt.Sprintf("mode = %q", mode))
+		}
+	}
+	testNetns(t, "site-a.toml", "site-b.toml", map[string]func(string) string{
+		"gre-transport/esp": setMode("gre-transport", "esp"),
+		"gre-transport/udp": setMode("gre-transport", "udp"),
+		"gre-tunnel/esp":    setMode("gre-tunnel", "esp"),
+		"route/udp":         setMode("route", "udp"),
+	})
+}
+
+func testNetns(t *testing.T, fileA, fileB string, variants map[string]func(string) string) {
 	needRoot(t)
 	iperf3 := needIperf3(t)
-	for _, transport := range []string{"esp", "udp"} {
-		t.Run(transport, func(t *testing.T) {
-			l, cmds := gateways(t, setTransport(transport))
+	for name, edit := range variants {
+		t.Run(name, func(t *testing.T) {
+			l, cmds := gateways(t, fileA, fileB, edit)
+			// With IKE the first packets wait for the Child SA.
+			if !lab.WaitFor(20*time.Second, func() bool {
+				n, _ := l.Ping(&l.A, netip.MustParseAddr("10.255.0.2"), 1, time.Second)
+				return n == 1
+			}) {
+				t.Fatal("no ping reply through the tunnel within 20 s")
+			}
 			for _, p := range []struct {
 				from *lab.Host
 				dst  string
@@ -160,7 +194,7 @@ func TestNetns(t *testing.T) {
 
 			for _, dst := range []string{"10.255.0.2", "fd00:255::2"} {
 				bps := iperf(t, l, iperf3, dst)
-				t.Logf("iperf3 TCP %s -> %s over %s: %.2f Gbit/s", l.A.Name, dst, transport, bps/1e9)
+				t.Logf("iperf3 TCP %s -> %s over %s: %.2f Gbit/s", l.A.Name, dst, name, bps/1e9)
 			}
 
 			// SIGTERM: both exit 0 and remove their interface.
@@ -196,12 +230,14 @@ func iperf(t *testing.T, l *lab.Lab, iperf3, dst string) float64 {
 	var err error
 	for try := 0; try < 20; try++ { // the server needs a moment to listen
 		out.Reset()
-		client := exec.Command(iperf3, "-c", dst, "-t", "3", "-J")
+		client := exec.Command(iperf3, "-c", dst, "-t", "3", "-J", "--connect-timeout", "3000")
 		client.Stdout = &out
 		if err = l.Start(&l.A, client); err != nil {
 			t.Fatal(err)
 		}
+		timer := time.AfterFunc(30*time.Second, func() { l.Stop(client) })
 		err = l.Wait(client)
+		timer.Stop()
 		if err == nil && !strings.Contains(out.String(), `"error"`) {
 			break
 		}

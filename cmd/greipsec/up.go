@@ -57,11 +57,30 @@ func cmdUp(args []string, stderr io.Writer) error {
 type gateway struct {
 	log    *slog.Logger
 	device *dataplane.Device
+	ike    *ikeRunner
 	undo   []func() error
 }
 
 func startGateway(cfg *config.Config, log *slog.Logger) (gw *gateway, err error) {
-	gw = &gateway{log: log, device: dataplane.NewDevice(dataplane.Options{Logger: log})}
+	// IKE sessions first: a config they refuse fails before anything runs.
+	ike := newIKERunner(log)
+	peers := make(map[string]*ikePeer)
+	for _, tc := range cfg.Tunnels {
+		if tc.IKE != nil {
+			// transport = "udp" means ESP-in-UDP always, NAT or not:
+			// claim a NAT, as swanctl's "encap = yes" does.
+			if tc.Dataplane.Transport == dataplane.TransportUDP {
+				tc.IKE.ForceEncap = true
+			}
+			p, err := ike.addPeer(tc.IKE)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", cfg.Path, err)
+			}
+			peers[tc.Dataplane.Name] = p
+		}
+	}
+	gw = &gateway{log: log, device: dataplane.NewDevice(dataplane.Options{Logger: log, IKE: ike.receive4500})}
+	ike.device = gw.device
 	defer func() {
 		if err != nil {
 			gw.close()
@@ -89,9 +108,19 @@ func startGateway(cfg *config.Config, log *slog.Logger) (gw *gateway, err error)
 			return nil, fmt.Errorf("tunnel %q: %w", dc.Name, err)
 		}
 		gw.undo = append(gw.undo, undo)
+		if p := peers[dc.Name]; p != nil {
+			p.tunnel = t
+		}
 		o := t.Overhead()
 		log.Info("tunnel up", "tunnel", dc.Name, "interface", dc.Interface, "mode", dc.Mode, "transport", dc.Transport,
 			"local", dc.Local, "peer", dc.Peer, "mtu", mtu, "mss4", o.MSS4(), "mss6", o.MSS6())
+	}
+	if len(peers) > 0 {
+		if err := ike.listen(); err != nil {
+			return nil, err
+		}
+		gw.ike = ike
+		ike.start()
 	}
 	return gw, nil
 }
@@ -118,6 +147,9 @@ func (gw *gateway) logStats() {
 }
 
 func (gw *gateway) close() error {
+	if gw.ike != nil {
+		gw.ike.close() // sends DELETE while the sockets are still open
+	}
 	for i := len(gw.undo) - 1; i >= 0; i-- {
 		if err := gw.undo[i](); err != nil {
 			gw.log.Warn("removing interface configuration", "err", err)

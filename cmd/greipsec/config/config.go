@@ -1,15 +1,17 @@
 // Package config reads greipsec's configuration file.
 //
-// A file is a TOML document with one [[tunnel]] table per tunnel; see
-// examples/site-a.toml for every key, with a comment on each. Parse checks
-// the whole file before anything starts and reports each mistake once,
-// naming the file, the line, the tunnel and the key, and saying what was
-// expected:
+// A file is a TOML document with one [[tunnel]] table per tunnel, keyed
+// either by IKEv2 ([tunnel.ike]) or by hand ([tunnel.sa.out] and
+// [tunnel.sa.in]); see examples/site-a.toml and examples/manual-a.toml for
+// every key, with a comment on each. Parse checks the whole file before
+// anything starts and reports each mistake once, naming the file, the
+// line, the tunnel and the key, and saying what was expected:
 //
 //	site-a.toml:7: tunnel "gre0": mode: unknown mode "gre" (expected gre-transport, gre-tunnel or route)
 //
 // Unknown keys are mistakes too, so a misspelt key is never silently
-// ignored.
+// ignored. A pre-shared key is read when the file is (also from psk-file
+// or psk-env), and never appears in a message.
 package config
 
 import (
@@ -19,14 +21,18 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/greipsec/greipsec/dataplane"
+	"github.com/greipsec/greipsec/ikev2"
 	"github.com/greipsec/greipsec/tun"
 )
 
-// Tunnel is one [[tunnel]] of the file: what the dataplane runs, and what is
-// set on the inner interface.
+// Tunnel is one [[tunnel]] of the file: what the dataplane runs, what is
+// set on the inner interface, and how the tunnel is keyed. A tunnel keyed
+// by IKE has IKE set and no manual SAs (Dataplane.Outbound and Inbound are
+// nil); a manually keyed one has both SAs and a nil IKE.
 type Tunnel struct {
 	Dataplane dataplane.TunnelConfig
 	Link      tun.LinkConfig
+	IKE       *ikev2.Config // from [tunnel.ike]; nil for manual keys
 }
 
 // Config is a whole configuration file.
@@ -46,10 +52,11 @@ func Load(path string) (*Config, error) {
 	return Parse(path, data)
 }
 
-// Parse parses a configuration file's contents; path is used only in
-// messages. On a mistake it returns no Config and an error made of one
-// *Error per mistake (several are joined with errors.Join), in the order of
-// the file.
+// Parse parses a configuration file's contents; path is used in messages,
+// and a relative psk-file is relative to its directory. Parse reads the
+// files and environment variables that psk-file and psk-env name. On a
+// mistake it returns no Config and an error made of one *Error per mistake
+// (several are joined with errors.Join), in the order of the file.
 func Parse(path string, data []byte) (*Config, error) {
 	cfg, _, err := parse(path, data)
 	return cfg, err

@@ -139,7 +139,7 @@ func TestErrors(t *testing.T) {
 		{"unknown key list", withKey("colour = 1"), 9, []string{"colour: unknown key (expected one of: name, interface, mode,"}},
 		{"unknown top-level key", "verbose = true\n" + base, 1, []string{"test.toml:1: verbose: unknown key (the file holds only [[tunnel]] tables)"}},
 		{"misspelt tunnel", strings.ReplaceAll(base, "tunnel", "tunel"), 1, []string{"test.toml:1: tunel: unknown key (did you mean tunnel?)"}},
-		{"unknown table", base + "[tunnel.ike]\nrole = \"initiator\"\n", 21, []string{`tunnel "gre0": ike: unknown key`}},
+		{"unknown table", base + "[tunnel.ike2]\nrole = \"initiator\"\n", 21, []string{`tunnel "gre0": ike2: unknown key (did you mean ike?)`}},
 		{"unknown gre key", base + "[tunnel.gre]\nkeyy = 1\n", 22, []string{"gre.keyy: unknown key (did you mean key?)"}},
 
 		// Missing keys.
@@ -149,7 +149,7 @@ func TestErrors(t *testing.T) {
 		{"missing name", edit(base, "name = \"gre0\"\n", ""), 1, []string{"tunnel #1: name: missing", `"gre0"`}},
 		{"missing local", edit(base, "local = \"192.0.2.1\"\n", ""), 1, []string{`tunnel "gre0": local: missing (an IP address`}},
 		{"missing peer", edit(base, "peer = \"192.0.2.2\"\n", ""), 1, []string{`peer: missing (an IP address`}},
-		{"missing sa", base[:strings.Index(base, "\n[tunnel.sa.out]")+1], 1, []string{"sa: missing", "no IKE", "[tunnel.sa.out]", "[tunnel.sa.in]"}},
+		{"missing sa", base[:strings.Index(base, "\n[tunnel.sa.out]")+1], 1, []string{`tunnel "gre0": ike: missing`, "[tunnel.ike]", "[tunnel.sa.out]", "[tunnel.sa.in]"}},
 		{"missing sa.out", edit(base, outBlock, ""), 10, []string{"sa.out: missing ([tunnel.sa.out]"}},
 		{"missing sa.in", base[:strings.Index(base, "[tunnel.sa.in]")], 10, []string{"sa.in: missing ([tunnel.sa.in]"}},
 		{"missing spi", edit(base, "spi = 0x1002\n", ""), 16, []string{"sa.in.spi: missing", "0x100 to 0xffffffff"}},
@@ -499,7 +499,7 @@ func TestInlineTunnels(t *testing.T) {
 	lines := strings.Split(err.Error(), "\n")
 	want := []string{
 		`inline.toml:3: tunnel "b": mode: unknown mode "gre"`,
-		`inline.toml:3: tunnel "b": sa: missing`,
+		`inline.toml:3: tunnel "b": ike: missing`,
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("got %d errors, want %d:\n%s", len(lines), len(want), err)
@@ -543,14 +543,14 @@ func TestLoad(t *testing.T) {
 
 const examplesDir = "../../../examples"
 
-// TestExamples checks that the two shipped example files load and describe
-// the two ends of the same tunnel.
-func TestExamples(t *testing.T) {
-	a, err := Load(filepath.Join(examplesDir, "site-a.toml"))
+// TestExamplesManual checks that the two shipped examples with manual keys
+// load and describe the two ends of the same tunnel.
+func TestExamplesManual(t *testing.T) {
+	a, err := Load(filepath.Join(examplesDir, "manual-a.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Load(filepath.Join(examplesDir, "site-b.toml"))
+	b, err := Load(filepath.Join(examplesDir, "manual-b.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -607,9 +607,12 @@ func TestExamples(t *testing.T) {
 	if string(da.Outbound.Key) == string(da.Inbound.Key) {
 		t.Error("A uses the same key both ways")
 	}
-	// site-a.toml says the derived MTU is 1442.
+	if ta.IKE != nil || tb.IKE != nil {
+		t.Error("a manually keyed example has an IKE config")
+	}
+	// manual-a.toml says the derived MTU is 1442.
 	if got := dataplane.OverheadOf(&da).MTU(); got != 1442 {
-		t.Errorf("derived MTU of site A is %d; site-a.toml says 1442", got)
+		t.Errorf("derived MTU of site A is %d; manual-a.toml says 1442", got)
 	}
 }
 
@@ -618,41 +621,75 @@ func withoutWindow(c esp.Config) esp.Config {
 	return c
 }
 
-// TestExamplesDocumentEveryKey checks that site-a.toml mentions every key
-// the parser knows (as a setting or commented out), so the example stays
-// the reference. full sets every key, so every table is read.
+// TestExamplesDocumentEveryKey checks that the examples mention every key
+// the parser knows (as a setting or commented out), so they stay the
+// reference: manual-a.toml every key of a manually keyed tunnel, site-a.toml
+// every key of a tunnel keyed by IKE. The documents set every key between
+// them, so every table is read; a key that only one mode takes is set by
+// the document of that mode.
 func TestExamplesDocumentEveryKey(t *testing.T) {
-	text, err := os.ReadFile(filepath.Join(examplesDir, "site-a.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, p, err := parse("full.toml", []byte(full))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, tb := range p.tables {
-		if tb.tunnel == nil {
-			continue // the top level holds only [[tunnel]]
+	t.Setenv(testPSKEnv, testPSK)
+	for _, c := range []struct {
+		example string
+		docs    []string
+		skip    string // the table of the other kind of keying
+		least   int
+	}{
+		{"manual-a.toml", []string{full}, "ike", 25},
+		{"site-a.toml", []string{fullIKE, fullIKERoute, ikeEnvDoc}, "sa", 35},
+	} {
+		text, err := os.ReadFile(filepath.Join(examplesDir, c.example))
+		if err != nil {
+			t.Fatal(err)
 		}
-		for _, k := range tb.known {
-			if !tb.used[k] {
-				t.Errorf("full does not set %s, so this test does not cover it", tb.path(k))
+		type keyInfo struct {
+			used, isTable bool
+			header        string
+		}
+		keys := make(map[string]*keyInfo) // by path
+		for i, doc := range c.docs {
+			_, p, err := parse(fmt.Sprintf("doc%d.toml", i), []byte(doc))
+			if err != nil {
+				t.Fatal(err)
 			}
+			for _, tb := range p.tables {
+				if tb.tunnel == nil {
+					continue // the top level holds only [[tunnel]]
+				}
+				for _, k := range tb.known {
+					path := tb.path(k)
+					ki := keys[path]
+					if ki == nil {
+						ki = &keyInfo{header: toml.Key(append(append([]string{"tunnel"}, tb.rel...), k)).String()}
+						keys[path] = ki
+					}
+					ki.used = ki.used || tb.used[k]
+					if _, isTable := tb.m[k].(map[string]any); isTable {
+						ki.isTable = true
+					}
+				}
+			}
+		}
+		for path, ki := range keys {
+			if path == c.skip {
+				continue
+			}
+			if !ki.used {
+				t.Errorf("%s: no test document sets %s, so this test does not cover it", c.example, path)
+			}
+			k := path[strings.LastIndexByte(path, '.')+1:]
 			var re *regexp.Regexp
-			if _, isTable := tb.m[k].(map[string]any); isTable {
-				header := toml.Key(append(append([]string{"tunnel"}, tb.rel...), k)).String()
-				re = regexp.MustCompile(`(?m)^#? ?\[` + regexp.QuoteMeta(header) + `[.\]]`)
+			if ki.isTable {
+				re = regexp.MustCompile(`(?m)^#? ?\[` + regexp.QuoteMeta(ki.header) + `[.\]]`)
 			} else {
 				re = regexp.MustCompile(`(?m)^#? ?` + regexp.QuoteMeta(k) + ` *=`)
 			}
 			if !re.Match(text) {
-				t.Errorf("site-a.toml does not document %s", tb.path(k))
+				t.Errorf("%s does not document %s", c.example, path)
 			}
-			n++
 		}
-	}
-	if n < 25 {
-		t.Errorf("only %d keys checked", n)
+		if len(keys) < c.least {
+			t.Errorf("%s: only %d keys checked", c.example, len(keys))
+		}
 	}
 }

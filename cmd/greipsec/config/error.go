@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -89,12 +90,33 @@ func syntaxError(file string, data []byte, err error) *Error {
 	if !errors.As(err, &pe) {
 		return &Error{File: file, Msg: "TOML: " + strings.TrimPrefix(err.Error(), "toml: ")}
 	}
+	msg := "TOML syntax: " + pe.Message
+	if secretLine(data, pe.Position.Line) {
+		// The library quotes what it found, which here may be part of
+		// the pre-shared key.
+		msg = "TOML syntax: the value of psk is not valid TOML (not shown, as it is secret; write it in quotes)"
+	}
 	return &Error{
 		File:   file,
 		Line:   pe.Position.Line,
 		Column: column(data, pe.Position),
-		Msg:    "TOML syntax: " + pe.Message,
+		Msg:    msg,
 	}
+}
+
+// pskKey finds a psk key being set on a line, also inside an inline table.
+var pskKey = regexp.MustCompile(`(^|[{,.\s])["']?psk["']?\s*=`)
+
+// secretLine reports whether line (1-based) of data sets a psk key.
+func secretLine(data []byte, line int) bool {
+	if line < 1 {
+		return false
+	}
+	lines := bytes.SplitN(data, []byte("\n"), line+1)
+	if len(lines) < line {
+		return false
+	}
+	return pskKey.Match(lines[line-1])
 }
 
 // column returns the 1-based column of pos in data, or 0 when pos does not

@@ -175,8 +175,20 @@ func FuzzParse(f *testing.F) {
 		for _, tn := range cfg.Tunnels {
 			d := tn.Dataplane
 			if d.Name == "" || d.Interface == "" || !d.Local.IsValid() || !d.Peer.IsValid() ||
-				d.Outbound == nil || d.Inbound == nil || d.PathMTU == 0 || d.UDPPort == 0 {
+				d.PathMTU == 0 || d.UDPPort == 0 {
 				t.Fatalf("incomplete tunnel accepted: %+v", d)
+			}
+			if c := tn.IKE; c != nil {
+				// Keyed by IKE: no manual SAs, and what IKE needs.
+				if d.Outbound != nil || d.Inbound != nil || len(c.PSK) == 0 || len(c.IKEProposals) == 0 ||
+					len(c.ESPProposals) == 0 || len(c.LocalTS) == 0 || len(c.PeerTS) == 0 || c.LocalID.IDType == 0 ||
+					c.PeerID.IDType == 0 || c.LocalAddr != d.Local || c.PeerAddr != d.Peer || !d.NATTraversal {
+					t.Fatalf("incomplete IKE tunnel accepted: %+v", *c)
+				}
+				continue
+			}
+			if d.Outbound == nil || d.Inbound == nil {
+				t.Fatalf("tunnel accepted with neither IKE nor manual keys: %+v", d)
 			}
 			if err := d.Outbound.Validate(); err != nil {
 				t.Fatal(err)
@@ -193,7 +205,10 @@ func addSeeds(f *testing.F) {
 	f.Add(base)
 	f.Add(base + second)
 	f.Add(full)
-	for _, name := range []string{"site-a.toml", "site-b.toml"} {
+	f.Add(ikeBase)
+	f.Add(routeBase)
+	f.Add(fullIKE)
+	for _, name := range []string{"site-a.toml", "site-b.toml", "manual-a.toml", "manual-b.toml", "strongswan/greipsec.toml", "strongswan/greipsec-gre-tunnel.toml"} {
 		b, err := os.ReadFile(filepath.Join(examplesDir, name))
 		if err != nil {
 			f.Fatal(err)

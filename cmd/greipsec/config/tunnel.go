@@ -61,8 +61,8 @@ func (p *parser) tunnel(i int, m map[string]any) *tunnelInfo {
 	ti.readEndpoints()
 	ti.readInner()
 	ti.readGRE()
+	p.keying(ti) // before the MTUs: IKE may add to the overhead
 	ti.readMTUs()
-	p.sas(ti)
 	ti.t.finish()
 	return ti
 }
@@ -233,12 +233,12 @@ func (ti *tunnelInfo) readMTUs() {
 	if overheadOK && pathOK {
 		switch {
 		case most < minMTU4:
-			t.errorf("path-mtu", "%d leaves %d bytes for inner packets after the overhead of %s over %s; need at least %d",
-				dp.PathMTU, most, dp.Mode, dp.Transport, minMTU4)
+			t.errorf("path-mtu", "%d leaves %d bytes for inner packets after the overhead of %s; need at least %d",
+				dp.PathMTU, most, encapsulation(dp), minMTU4)
 			pathOK = false
 		case most < minMTU6 && ti.carriesIPv6 && !t.has("mtu"):
-			t.errorf("path-mtu", "%d leaves %d bytes for inner packets after the overhead of %s over %s; the tunnel carries IPv6, which needs %d (RFC 8200 §5)",
-				dp.PathMTU, most, dp.Mode, dp.Transport, minMTU6)
+			t.errorf("path-mtu", "%d leaves %d bytes for inner packets after the overhead of %s; the tunnel carries IPv6, which needs %d (RFC 8200 §5)",
+				dp.PathMTU, most, encapsulation(dp), minMTU6)
 			pathOK = false
 		}
 	}
@@ -252,12 +252,25 @@ func (ti *tunnelInfo) readMTUs() {
 	}
 	if n, ok := t.integer("mtu", lo, maxMTU, why); ok {
 		if overheadOK && pathOK && int(n) > most {
-			t.errorf("mtu", "%d does not fit path-mtu %d: %s over %s leaves at most %d; lower mtu, or leave it out to use %d",
-				n, dp.PathMTU, dp.Mode, dp.Transport, most, most)
+			t.errorf("mtu", "%d does not fit path-mtu %d: %s leaves at most %d; lower mtu, or leave it out to use %d",
+				n, dp.PathMTU, encapsulation(dp), most, most)
 		} else {
 			dp.MTU, link.MTU = int(n), int(n)
 		}
 	}
+}
+
+// encapsulation describes what goes into the overhead of a tunnel, for
+// messages about its MTU.
+func encapsulation(dp *dataplane.TunnelConfig) string {
+	s := fmt.Sprintf("%s over %s", dp.Mode, dp.Transport)
+	if dp.TunnelFallback {
+		s += " (or tunnel mode, with tunnel-fallback)"
+	}
+	if dp.NATTraversal && dp.Transport != dataplane.TransportUDP {
+		s += " with room for ESP-in-UDP (IKE moves ESP into UDP when it sees a NAT)"
+	}
+	return s
 }
 
 // sas reads [tunnel.sa] with its out and in SAs.
@@ -265,9 +278,6 @@ func (p *parser) sas(ti *tunnelInfo) {
 	t, dp := ti.t, &ti.cfg.Dataplane
 	sa, ok := t.sub("sa")
 	if !ok {
-		if !t.has("sa") {
-			t.errorf("sa", "missing: greipsec has no IKE yet, so each tunnel needs manual keys in [tunnel.sa.out] and [tunnel.sa.in]")
-		}
 		return
 	}
 	if out, ok := sa.sub("out"); ok {
@@ -581,7 +591,7 @@ func family(a netip.Addr) string {
 // which would only repeat what the message's position already says.
 func trimPkg(err error) string {
 	s := err.Error()
-	for _, pkg := range []string{"esp: ", "dataplane: "} {
+	for _, pkg := range []string{"esp: ", "dataplane: ", "ikev2: "} {
 		s = strings.TrimPrefix(s, pkg)
 	}
 	return s
@@ -597,6 +607,7 @@ func (p *parser) crossCheck(infos []*tunnelInfo) {
 	ifaces := make(map[string]*tunnelInfo)
 	spis := make(map[uint32]*tunnelInfo)
 	pairs := make(map[pair]*tunnelInfo)
+	ikePairs := make(map[[2]netip.Addr]*tunnelInfo)
 	routes := make(map[netip.Prefix]*tunnelInfo)
 	for _, ti := range infos {
 		dp := &ti.cfg.Dataplane
@@ -637,6 +648,16 @@ func (p *parser) crossCheck(infos []*tunnelInfo) {
 					first.ref("peer"), dp.Local, dp.Peer, dp.Transport)
 			} else {
 				pairs[k] = ti
+				if ti.cfg.IKE != nil {
+					// IKE tells its peers apart by their addresses only.
+					ik := [2]netip.Addr{dp.Local, dp.Peer}
+					if first, dup := ikePairs[ik]; dup {
+						ti.t.errorf("peer", "%s already runs IKE between %s and %s; only one tunnel with [tunnel.ike] may use each pair of addresses",
+							first.ref("peer"), dp.Local, dp.Peer)
+					} else {
+						ikePairs[ik] = ti
+					}
+				}
 			}
 		}
 		for i, r := range ti.cfg.Link.Routes {

@@ -1,0 +1,170 @@
+package ikev2
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/greipsec/greipsec/ikev2/ikecrypto"
+)
+
+// Child SAs (RFC 7296 §1.3, §2.17): the ESP SA pair negotiated in IKE_AUTH
+// or CREATE_CHILD_SA, its keys, and the events that hand it to the runner.
+
+// childSA is an established Child SA.
+type childSA struct {
+	inSPI, outSPI   uint32
+	prop            ESPProposal
+	transport       bool
+	localTS, peerTS []Selector
+	upAt            time.Time
+	rekeyAt         time.Time // when we rekey it
+}
+
+// minESPSPI is the smallest SPI we choose: 1-255 are reserved by IANA
+// (RFC 4303 §2.1).
+const minESPSPI = 256
+
+// newESPSPI returns a random inbound ESP SPI.
+func (s *Session) newESPSPI() (uint32, error) {
+	for {
+		b, err := s.randomBytes(4)
+		if err != nil {
+			return 0, err
+		}
+		spi := binary.BigEndian.Uint32(b)
+		if spi >= minESPSPI && (s.sa == nil || s.sa.child == nil || s.sa.child.inSPI != spi) {
+			return spi, nil
+		}
+	}
+}
+
+// childKeys derives the KEYMAT of a Child SA (§2.17) and returns it as our
+// inbound and outbound keys. initiator says whether we initiated the
+// exchange that created the SA: the first half protects the traffic from
+// that exchange's initiator.
+func childKeys(sa *ikeSA, prop ESPProposal, gir, ni, nr []byte, initiator bool) (in, out []byte, err error) {
+	el, il, err := ikecrypto.KeyLens(prop.Encr, prop.KeyBits, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	i2r, r2i := ikecrypto.ChildKeys(sa.prf, sa.skd, gir, ni, nr, el+il)
+	if initiator {
+		return r2i, i2r, nil
+	}
+	return i2r, r2i, nil
+}
+
+// newChild builds an established Child SA and its ChildSAUp event.
+func (s *Session) newChild(sa *ikeSA, prop ESPProposal, inSPI, outSPI uint32, transport bool, localTS, peerTS []Selector,
+	ni, nr, gir []byte, initiator bool, rekeyed *ChildSADown, now time.Time) (*childSA, *ChildSAUp, error) {
+	in, out, err := childKeys(sa, prop, gir, ni, nr, initiator)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := &childSA{inSPI: inSPI, outSPI: outSPI, prop: prop, transport: transport, localTS: localTS, peerTS: peerTS, upAt: now,
+		rekeyAt: sa.rekeyTime(now, s.cfg.ChildLifetime)}
+	up := &ChildSAUp{
+		InSPI: inSPI, OutSPI: outSPI,
+		Encr: prop.Encr, KeyBits: prop.KeyBits,
+		InKey: in, OutKey: out,
+		ESN:       prop.ESN,
+		Transport: transport,
+		Encap:     sa.nat(),
+		Peer:      espPeer(sa),
+		LocalTS:   localTS,
+		PeerTS:    peerTS,
+		Lifetime:  s.cfg.ChildLifetime,
+		Rekeyed:   rekeyed,
+	}
+	return c, up, nil
+}
+
+// espPeer returns where ESP goes: the peer's IKE address and port 4500
+// (the port it uses for IKE after the NAT) with UDP encapsulation, else
+// its address alone.
+func espPeer(sa *ikeSA) netip.AddrPort {
+	if sa.nat() {
+		if sa.peer.Port() == portIKE {
+			return netip.AddrPortFrom(sa.peer.Addr(), portNATT)
+		}
+		return sa.peer
+	}
+	return netip.AddrPortFrom(sa.peer.Addr(), 0)
+}
+
+// installChild builds the Child SA and commits it (initiator side).
+func (s *Session) installChild(sa *ikeSA, prop ESPProposal, inSPI, outSPI uint32, transport bool, localTS, peerTS []Selector,
+	ni, nr, gir []byte, initiator bool, rekeyed *ChildSADown, now time.Time) {
+	c, up, err := s.newChild(sa, prop, inSPI, outSPI, transport, localTS, peerTS, ni, nr, gir, initiator, rekeyed, now)
+	if err != nil {
+		s.fail(sa, "cannot derive the Child SA keys", err, now)
+		return
+	}
+	up.LocalTS, up.PeerTS = localTS, peerTS
+	s.commitChildSA(sa, c, up)
+}
+
+// commitChildSA makes c the Child SA of sa and emits its ChildSAUp.
+func (s *Session) commitChildSA(sa *ikeSA, c *childSA, up *ChildSAUp) {
+	sa.child = c
+	sa.childErr = ""
+	s.emit(*up)
+}
+
+// pendingChild is a Child SA the responder accepted, to be committed after
+// its response is sent.
+type pendingChild struct {
+	c  *childSA
+	up *ChildSAUp
+}
+
+// commitChild commits a Child SA accepted by acceptChild.
+func (s *Session) commitChild(sa *ikeSA, p *pendingChild) { s.commitChildSA(sa, p.c, p.up) }
+
+// acceptChild chooses the Child SA of an IKE_AUTH request as responder. It
+// returns the payloads of the response that create it, or an error notify
+// and a reason for logs.
+func (s *Session) acceptChild(sa *ikeSA, a authPayloads, now time.Time) ([]Payload, *pendingChild, NotifyType, string) {
+	if a.sa == nil {
+		return nil, nil, 0, ""
+	}
+	prop, chosen, outSPI, err := SelectESP(s.cfg.ESPProposals, a.sa, false)
+	if err != nil {
+		return nil, nil, NotifyNoProposalChosen, "NO_PROPOSAL_CHOSEN sent for the Child SA: " + err.Error()
+	}
+	localTS, peerTS, err := NarrowTS(s.cfg.LocalTS, s.cfg.PeerTS, a.tsi, a.tsr, s.cfg.AllowNarrowing)
+	if err != nil {
+		return nil, nil, NotifyTSUnacceptable, "TS_UNACCEPTABLE sent for the Child SA: " + err.Error()
+	}
+	var transport bool
+	switch s.cfg.Mode {
+	case ModeTransport:
+		if !a.transport {
+			return nil, nil, NotifyNoProposalChosen, "NO_PROPOSAL_CHOSEN sent for the Child SA: peer asked for tunnel mode, our mode insists on transport"
+		}
+		transport = true
+	case ModeTransportOrTunnel:
+		transport = a.transport
+	}
+	inSPI, err := s.newESPSPI()
+	if err != nil {
+		return nil, nil, NotifyTemporaryFailure, err.Error()
+	}
+	c, up, err := s.newChild(sa, prop, inSPI, outSPI, transport, localTS, peerTS, sa.ni, sa.nr, nil, false, nil, now)
+	if err != nil {
+		return nil, nil, NotifyNoProposalChosen, fmt.Sprintf("cannot derive the Child SA keys: %v", err)
+	}
+	chosen.SPI = binary.BigEndian.AppendUint32(nil, inSPI)
+	payloads := []Payload{
+		&SAPayload{Proposals: []Proposal{chosen}},
+		TSPayloadFor(peerTS, false),
+		TSPayloadFor(localTS, true),
+	}
+	if transport {
+		payloads = append(payloads, &NotifyPayload{NotifyType: NotifyUseTransportMode})
+	}
+	payloads = append(payloads, &NotifyPayload{NotifyType: NotifyESPTFCPaddingNotSupported})
+	return payloads, &pendingChild{c, up}, 0, ""
+}

@@ -1,0 +1,101 @@
+package ikev2
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Role says whether a gateway starts the IKE SA itself (iked.conf "active")
+// or only answers (iked.conf "passive"). An active gateway also answers.
+type Role uint8
+
+const (
+	RoleActive Role = iota
+	RolePassive
+)
+
+// ChildMode is the IPsec mode a Child SA is negotiated for.
+type ChildMode uint8
+
+const (
+	// ModeTransport asks for transport mode (USE_TRANSPORT_MODE, RFC 7296
+	// §1.3.1), as GRE over ESP transport mode needs.
+	ModeTransport ChildMode = iota
+	// ModeTransportOrTunnel asks for transport mode and accepts tunnel mode
+	// when the peer does not agree (Cisco IOS's default "mode tunnel").
+	ModeTransportOrTunnel
+	// ModeTunnel negotiates tunnel mode only.
+	ModeTunnel
+)
+
+// IKEProposal is one proposal for the IKE SA, in IANA numbers
+// (strongSwan notation "aes256-sha384-prfsha384-ecp384", "aes256gcm16-prfsha384-ecp384").
+type IKEProposal struct {
+	Encr    uint16 // ENCR_* transform ID
+	KeyBits int    // key length attribute; 0 for fixed-length ciphers
+	Integ   uint16 // INTEG_*; 0 (NONE) with AEAD
+	PRF     uint16 // PRF_*
+	DH      uint16 // key exchange group
+}
+
+// ESPProposal is one proposal for a Child SA ("aes256gcm16-ecp384-esn").
+type ESPProposal struct {
+	Encr    uint16 // ENCR_AES_GCM_16 or ENCR_CHACHA20_POLY1305
+	KeyBits int    // 128 or 256 for AES-GCM; 0 (256 implied) for ChaCha20-Poly1305
+	DH      uint16 // PFS group for CREATE_CHILD_SA; 0: no PFS
+	ESN     bool   // extended sequence numbers
+}
+
+// Selector is one traffic selector of a Child SA: an address range as a
+// prefix, and an IP protocol (0: any). Ports are always the full range.
+type Selector struct {
+	Prefix   netip.Prefix
+	Protocol uint8
+}
+
+// Config is one IKE peer: what this gateway proposes and accepts for the
+// IKE SA with that peer and its one Child SA.
+type Config struct {
+	Name string // tunnel name, for logs
+
+	Role                Role
+	LocalAddr, PeerAddr netip.Addr
+	LocalID, PeerID     Identity // zero Identity: the address (IPV4_ADDR/IPV6_ADDR)
+	PSK                 []byte   // pre-shared key (RFC 7296 §2.15); never logged
+
+	IKEProposals []IKEProposal // in order of preference
+	ESPProposals []ESPProposal // in order of preference
+
+	Mode ChildMode
+	// LocalTS and PeerTS are the traffic selectors of the Child SA: for
+	// GRE, LocalAddr/32 ↔ PeerAddr/32 with protocol 47; for route mode
+	// 0.0.0.0/0 ↔ 0.0.0.0/0 and/or ::/0, or configured subnets.
+	LocalTS, PeerTS []Selector
+	// AllowNarrowing accepts a responder's narrower selectors (RFC 7296
+	// §2.9) as long as they are inside LocalTS/PeerTS.
+	AllowNarrowing bool
+
+	// ForceEncap makes the gateway claim to be behind a NAT, so ESP goes in
+	// UDP (strongSwan's "encap = yes"). NAT detection does the same by itself.
+	ForceEncap bool
+	// NATKeepalive is the interval of NAT keepalives when a NAT is seen
+	// (RFC 3948 §4); 0 means 20 s.
+	NATKeepalive time.Duration
+
+	IKELifetime   time.Duration // rekey the IKE SA after this; 0 means 24 h
+	ChildLifetime time.Duration // rekey the Child SA after this; 0 means 1 h
+	ChildBytes    uint64        // and after this many bytes; 0 means no limit
+
+	// DPD is the liveness check interval (an empty INFORMATIONAL request
+	// when nothing was received for that long); 0 disables it.
+	DPD time.Duration
+	// RetransmitTimeout is the first retransmission timeout (doubling
+	// each time, RFC 7296 §2.1); 0 means 2 s. RetransmitTries is how many
+	// retransmissions before giving up; 0 means 5.
+	RetransmitTimeout time.Duration
+	RetransmitTries   int
+	// Fragmentation offers IKEv2 fragmentation (RFC 7383); FragmentSize is
+	// the largest IKE datagram it sends (0 means 1280).
+	Fragmentation bool
+	FragmentSize  int
+}

@@ -1,0 +1,69 @@
+package ikev2
+
+import (
+	"net/netip"
+	"time"
+)
+
+// A Datagram is an IKE message to send. The runner sends it from Local to
+// Peer; when either port is 4500 it prefixes the 4-byte non-ESP marker
+// (RFC 3948 §2.2).
+type Datagram struct {
+	Local netip.AddrPort
+	Peer  netip.AddrPort
+	Data  []byte
+}
+
+// An Event tells the runner what changed. It is one of the types below.
+type Event interface{ isEvent() }
+
+// ChildSAUp: a Child SA was established (IKE_AUTH or CREATE_CHILD_SA),
+// also when it replaces a rekeyed one. The runner installs the inbound SA
+// first, then switches the outbound SA, then (for a rekey) removes the old
+// SAs when ChildSADown for them arrives.
+type ChildSAUp struct {
+	InSPI, OutSPI uint32 // inbound: chosen by us; outbound: by the peer
+	Encr          uint16 // ENCR_AES_GCM_16 or ENCR_CHACHA20_POLY1305
+	KeyBits       int
+	InKey, OutKey []byte // KEYMAT for each direction: key ‖ salt
+	ESN           bool
+	Transport     bool           // transport mode; false: tunnel mode
+	Encap         bool           // ESP-in-UDP (NAT seen or forced)
+	Peer          netip.AddrPort // where to send ESP: port 4500 with Encap, else the address
+	LocalTS       []Selector     // as negotiated
+	PeerTS        []Selector
+	Lifetime      time.Duration // when the SA is rekeyed (the runner need not act)
+	Rekeyed       *ChildSADown  // the SA this one replaces, if any
+}
+
+// ChildSADown: a Child SA was deleted (by us or the peer) or replaced.
+type ChildSADown struct {
+	InSPI, OutSPI uint32
+	Reason        string
+}
+
+// IKESAUp: the IKE SA is established (after IKE_AUTH) or rekeyed.
+type IKESAUp struct {
+	SPIi, SPIr uint64
+	Initiator  bool
+	NAT        bool // a NAT was detected (or faked by either side)
+}
+
+// IKESADown: the IKE SA is gone: deleted, failed (with the error a person
+// can act on, e.g. "ikev2: peer answered AUTHENTICATION_FAILED: check the
+// PSK and IDs"), or the peer stopped answering. An active gateway starts
+// again after a back-off.
+type IKESADown struct {
+	Reason string
+	Err    error
+}
+
+// SendKeepalive: send a NAT keepalive (one 0xFF byte, RFC 3948 §2.3) from
+// Local to Peer on port 4500.
+type SendKeepalive struct{ Local, Peer netip.AddrPort }
+
+func (ChildSAUp) isEvent()     {}
+func (ChildSADown) isEvent()   {}
+func (IKESAUp) isEvent()       {}
+func (IKESADown) isEvent()     {}
+func (SendKeepalive) isEvent() {}

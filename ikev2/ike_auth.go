@@ -1,0 +1,267 @@
+package ikev2
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/greipsec/greipsec/ikev2/ikecrypto"
+)
+
+// IKE_AUTH (RFC 7296 §1.2): identities, pre-shared key authentication
+// (§2.15) and the first Child SA (§1.2, §2.9, §1.3.1 for transport mode).
+// The Child SA may fail while the IKE SA succeeds (§1.2): the error notify
+// then replaces SA, TSi and TSr in the response.
+//
+//	HDR, SK {IDi, [N(INITIAL_CONTACT)], AUTH, SAi2, TSi, TSr,
+//	         [N(USE_TRANSPORT_MODE)], N(ESP_TFC_PADDING_NOT_SUPPORTED)} -->
+//	<-- HDR, SK {IDr, AUTH, SAr2, TSi, TSr, [N(USE_TRANSPORT_MODE)], ...}
+
+// authFailedHint is what a person should check when authentication fails.
+const authFailedHint = "check that both sides use the same pre-shared key and that each side's peer ID is the other's local ID"
+
+var errAuthFailed = errors.New("ikev2: AUTHENTICATION_FAILED")
+
+// idBody returns the body of an ID payload as AUTH signs it (§2.15).
+func idBody(id Identity) []byte {
+	p := IDPayload{Identity: id}
+	return p.Encode(nil)
+}
+
+// sendAuthRequest sends our IKE_AUTH request as initiator.
+func (s *Session) sendAuthRequest(sa *ikeSA, now time.Time) {
+	spi, err := s.newESPSPI()
+	if err != nil {
+		s.fail(sa, "cannot choose an SPI", err, now)
+		return
+	}
+	sa.childSPI = spi
+	auth := ikecrypto.PSKAuth(sa.prf, s.cfg.PSK, sa.initReq, sa.nr, sa.skpi, idBody(s.cfg.LocalID))
+	payloads := []Payload{&IDPayload{Identity: s.cfg.LocalID}}
+	if !s.everUp {
+		payloads = append(payloads, &NotifyPayload{NotifyType: NotifyInitialContact})
+	}
+	payloads = append(payloads,
+		&AuthPayload{Method: AuthSharedKeyMIC, Data: auth},
+		ESPSAPayload(s.cfg.ESPProposals, spi, false),
+		TSPayloadFor(s.cfg.LocalTS, false),
+		TSPayloadFor(s.cfg.PeerTS, true),
+	)
+	if s.cfg.Mode != ModeTunnel {
+		payloads = append(payloads, &NotifyPayload{NotifyType: NotifyUseTransportMode})
+	}
+	payloads = append(payloads, &NotifyPayload{NotifyType: NotifyESPTFCPaddingNotSupported})
+	s.sendRequest(sa, ExchangeIKEAuth, payloads, (*Session).handleAuthResponse, now)
+}
+
+// authPayloads are the payloads of an IKE_AUTH message, sorted.
+type authPayloads struct {
+	id        *IDPayload
+	auth      *AuthPayload
+	sa        *SAPayload
+	tsi, tsr  *TSPayload
+	transport bool
+	errNotify *NotifyPayload
+}
+
+func sortAuth(payloads []Payload) authPayloads {
+	var a authPayloads
+	for _, p := range payloads {
+		switch p := p.(type) {
+		case *IDPayload:
+			if a.id == nil {
+				a.id = p
+			}
+		case *AuthPayload:
+			a.auth = p
+		case *SAPayload:
+			a.sa = p
+		case *TSPayload:
+			if p.Responder {
+				a.tsr = p
+			} else {
+				a.tsi = p
+			}
+		case *NotifyPayload:
+			switch {
+			case p.NotifyType == NotifyUseTransportMode:
+				a.transport = true
+			case p.NotifyType.IsError() && a.errNotify == nil:
+				a.errNotify = p
+			}
+		}
+	}
+	return a
+}
+
+// handleAuthResponse processes the responder's IKE_AUTH response.
+func (s *Session) handleAuthResponse(sa *ikeSA, payloads []Payload, now time.Time) {
+	a := sortAuth(payloads)
+	if a.auth == nil || a.id == nil || !a.id.Responder {
+		what := "no AUTH"
+		if a.errNotify != nil {
+			what = a.errNotify.NotifyType.String()
+		}
+		reason := fmt.Sprintf("peer answered IKE_AUTH with %s", what)
+		if a.errNotify != nil && a.errNotify.NotifyType == NotifyAuthenticationFailed {
+			reason += ": it could not verify us; " + authFailedHint
+		}
+		s.fail(sa, reason, errAuthFailed, now)
+		return
+	}
+	if !a.id.Identity.Equal(s.cfg.PeerID) {
+		s.authFailedLocally(sa, fmt.Sprintf("AUTHENTICATION_FAILED: peer identified as %v, expected %v", a.id.Identity, s.cfg.PeerID), now)
+		return
+	}
+	if a.auth.Method != AuthSharedKeyMIC ||
+		!ikecrypto.VerifyPSKAuth(sa.prf, a.auth.Data, s.cfg.PSK, sa.initResp, sa.ni, sa.skpr, idBody(a.id.Identity)) {
+		s.authFailedLocally(sa, "AUTHENTICATION_FAILED: the peer's AUTH does not verify; "+authFailedHint, now)
+		return
+	}
+	s.established(sa, now)
+
+	// The Child SA (§1.2: it may fail while the IKE SA stands).
+	reason := ""
+	switch {
+	case a.errNotify != nil:
+		reason = fmt.Sprintf("peer answered %v for the Child SA", a.errNotify.NotifyType) + childHint(a.errNotify.NotifyType)
+	case a.sa == nil || a.tsi == nil || a.tsr == nil:
+		reason = "peer created no Child SA"
+	}
+	var (
+		prop            ESPProposal
+		outSPI          uint32
+		localTS, peerTS []Selector
+		err             error
+	)
+	if reason == "" {
+		prop, outSPI, err = AcceptESP(s.cfg.ESPProposals, a.sa, false)
+		if err != nil {
+			reason = "peer answered with an ESP proposal we did not offer: " + err.Error()
+		}
+	}
+	if reason == "" {
+		localTS, peerTS, err = AcceptTS(s.cfg.LocalTS, s.cfg.PeerTS, a.tsi, a.tsr, s.cfg.AllowNarrowing)
+		if err != nil {
+			reason = "peer answered with traffic selectors we cannot accept: " + err.Error()
+		}
+	}
+	transport := a.transport && s.cfg.Mode != ModeTunnel
+	if reason == "" && s.cfg.Mode == ModeTransport && !transport {
+		reason = "peer refused transport mode (it answered without USE_TRANSPORT_MODE); set the mode to allow tunnel mode, or configure the peer for transport mode"
+	}
+	if reason != "" {
+		sa.childErr = reason
+		// Without its Child SA the tunnel is useless: delete the IKE SA,
+		// which deletes any child the peer installed (§1.4.1).
+		s.sendRequestOnce(sa, ExchangeInformational, []Payload{&DeletePayload{Protocol: ProtocolIKE}})
+		s.fail(sa, "Child SA failed: "+reason, errors.New("ikev2: Child SA failed"), now)
+		return
+	}
+	s.installChild(sa, prop, sa.childSPI, outSPI, transport, localTS, peerTS, sa.ni, sa.nr, nil, true, nil, now)
+}
+
+// childHint explains an error notify about a Child SA.
+func childHint(t NotifyType) string {
+	switch t {
+	case NotifyNoProposalChosen:
+		return ": no ESP proposal in common; check the esp proposals on both sides"
+	case NotifyTSUnacceptable:
+		return ": the traffic selectors do not match; check the mode and the local/peer addresses or subnets on both sides"
+	}
+	return ""
+}
+
+// authFailedLocally handles a responder whose identity or AUTH we reject:
+// tell it (§2.21.2) and give up the IKE SA.
+func (s *Session) authFailedLocally(sa *ikeSA, reason string, now time.Time) {
+	s.sendRequestOnce(sa, ExchangeInformational, []Payload{&NotifyPayload{NotifyType: NotifyAuthenticationFailed}})
+	s.fail(sa, reason, errAuthFailed, now)
+}
+
+// established marks sa established and emits IKESAUp. If sa replaces an
+// older IKE SA (the peer restarted or reauthenticates), the older one's
+// Child SAs go down first and it waits, retired, for the peer's DELETE.
+func (s *Session) established(sa *ikeSA, now time.Time) {
+	if s.half == sa {
+		s.half = nil
+		if old := s.sa; old != nil && old != sa {
+			// The peer restarted or reauthenticates (§2.4): its new IKE SA
+			// replaces ours. The old Child SAs go now; the old IKE SA
+			// waits quietly for a DELETE the peer may still send.
+			const why = "replaced by a new IKE SA from the peer (it restarted or reauthenticated)"
+			for _, c := range append(old.extra, old.child) {
+				if c != nil {
+					s.emit(ChildSADown{InSPI: c.inSPI, OutSPI: c.outSPI, Reason: why})
+				}
+			}
+			old.child, old.extra = nil, nil
+			old.retired, old.retireAt = true, now.Add(retiredLifetime)
+			old.req, old.queue = nil, nil
+			if s.old != nil {
+				s.dropSA(s.old, "", nil, now)
+			}
+			s.old = old
+		}
+	}
+	s.sa = sa
+	sa.state = stateEstablished
+	sa.lastRecv = now
+	sa.upAt = now
+	sa.ikeRekeyAt = sa.rekeyTime(now, s.cfg.IKELifetime)
+	s.everUp = true
+	s.backoff = 0
+	s.restartAt = time.Time{}
+	sa.initReq, sa.initResp = nil, nil
+	if sa.natLocal {
+		sa.nextKeepalive = now.Add(s.cfg.NATKeepalive)
+	}
+	s.emit(IKESAUp{SPIi: sa.spii, SPIr: sa.spir, Initiator: sa.initiator, NAT: sa.nat()})
+}
+
+// receiveAuthRequest answers the initiator's IKE_AUTH request.
+func (s *Session) receiveAuthRequest(sa *ikeSA, hdr Header, payloads []Payload, now time.Time) {
+	if sa.initiator || sa.state != stateInitDone {
+		s.respond(sa, hdr.Exchange, hdr.MessageID, []Payload{&NotifyPayload{NotifyType: NotifyInvalidSyntax}}, now)
+		return
+	}
+	a := sortAuth(payloads)
+	refuse := func(reason string) {
+		s.respond(sa, hdr.Exchange, hdr.MessageID, []Payload{&NotifyPayload{NotifyType: NotifyAuthenticationFailed}}, now)
+		s.dropSA(sa, reason, errAuthFailed, now)
+	}
+	if a.id == nil || a.id.Responder || a.auth == nil {
+		refuse("AUTHENTICATION_FAILED: peer sent IKE_AUTH without IDi or AUTH (EAP is not supported)")
+		return
+	}
+	if !a.id.Identity.Equal(s.cfg.PeerID) {
+		refuse(fmt.Sprintf("AUTHENTICATION_FAILED: peer identified as %v, expected %v", a.id.Identity, s.cfg.PeerID))
+		return
+	}
+	if a.auth.Method != AuthSharedKeyMIC {
+		refuse(fmt.Sprintf("AUTHENTICATION_FAILED: peer used auth method %v; only pre-shared keys are supported", a.auth.Method))
+		return
+	}
+	if !ikecrypto.VerifyPSKAuth(sa.prf, a.auth.Data, s.cfg.PSK, sa.initReq, sa.nr, sa.skpi, idBody(a.id.Identity)) {
+		refuse("AUTHENTICATION_FAILED: the peer's AUTH does not verify; " + authFailedHint)
+		return
+	}
+	auth := ikecrypto.PSKAuth(sa.prf, s.cfg.PSK, sa.initResp, sa.ni, sa.skpr, idBody(s.cfg.LocalID))
+	resp := []Payload{
+		&IDPayload{Responder: true, Identity: s.cfg.LocalID},
+		&AuthPayload{Method: AuthSharedKeyMIC, Data: auth},
+	}
+
+	child, up, errNotify, reason := s.acceptChild(sa, a, now)
+	if errNotify != 0 {
+		sa.childErr = reason
+		resp = append(resp, &NotifyPayload{NotifyType: errNotify})
+	} else {
+		resp = append(resp, child...)
+	}
+	s.respond(sa, hdr.Exchange, hdr.MessageID, resp, now)
+	s.established(sa, now)
+	if up != nil {
+		s.commitChild(sa, up)
+	}
+}

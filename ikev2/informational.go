@@ -1,0 +1,139 @@
+package ikev2
+
+import (
+	"errors"
+	"time"
+)
+
+// INFORMATIONAL (RFC 7296 §1.4): liveness checks (DPD, §2.4), DELETE of
+// Child SAs and of the IKE SA in both directions (§1.4.1), and answering
+// whatever else the peer sends.
+//
+//	HDR, SK {[N+], [D+], [CP]} -->
+//	<-- HDR, SK {[N+], [D+], [CP]}
+
+// receiveInformational answers an INFORMATIONAL request.
+func (s *Session) receiveInformational(sa *ikeSA, hdr Header, payloads []Payload, now time.Time) {
+	var resp []Payload
+	deleteIKE, authFailed, childGone := false, false, false
+	for _, p := range payloads {
+		switch p := p.(type) {
+		case *DeletePayload:
+			switch p.Protocol {
+			case ProtocolIKE:
+				deleteIKE = true
+			case ProtocolESP:
+				// The SPIs are the peer's inbound ones, our outbound
+				// (§3.11); answer with our inbound SPI of the pair.
+				var ours []uint32
+				for _, spi := range p.SPIs {
+					if c := sa.child; c != nil && spi == c.outSPI {
+						ours = append(ours, c.inSPI)
+						childGone = true
+						continue
+					}
+					// Replaced by a rekey (or the redundant SA of a
+					// collision, §2.8.1): the peer removes it. After an
+					// IKE SA rekey it may sit on the new IKE SA.
+					if c := s.findExtra(spi); c != nil && s.takeExtra(c) {
+						ours = append(ours, c.inSPI)
+						s.emit(ChildSADown{InSPI: c.inSPI, OutSPI: c.outSPI, Reason: "rekeyed"})
+					}
+				}
+				if len(ours) > 0 {
+					resp = append(resp, &DeletePayload{Protocol: ProtocolESP, SPIs: ours})
+				}
+			}
+		case *NotifyPayload:
+			if p.NotifyType == NotifyAuthenticationFailed {
+				authFailed = true
+			}
+		}
+	}
+	switch {
+	case deleteIKE:
+		s.respond(sa, hdr.Exchange, hdr.MessageID, nil, now)
+		s.fail(sa, "peer deleted the IKE SA", nil, now)
+	case authFailed:
+		s.respond(sa, hdr.Exchange, hdr.MessageID, nil, now)
+		s.fail(sa, "peer sent AUTHENTICATION_FAILED: it could not verify our AUTH; "+authFailedHint, errAuthFailed, now)
+	default:
+		s.respond(sa, hdr.Exchange, hdr.MessageID, resp, now)
+		if childGone {
+			c := sa.child
+			sa.child = nil
+			s.emit(ChildSADown{InSPI: c.inSPI, OutSPI: c.outSPI, Reason: "peer deleted the Child SA"})
+			if s.cfg.Role == RoleActive {
+				// An IKE SA without its Child SA carries nothing: start over.
+				s.sendRequestOnce(sa, ExchangeInformational, []Payload{&DeletePayload{Protocol: ProtocolIKE}})
+				s.fail(sa, "peer deleted the Child SA; starting over", errors.New("ikev2: Child SA deleted by the peer"), now)
+			}
+		}
+	}
+}
+
+// findExtra returns the Child SA on its way out whose outbound SPI is spi.
+func (s *Session) findExtra(spi uint32) *childSA {
+	for _, sa := range []*ikeSA{s.sa, s.half, s.old} {
+		if sa == nil {
+			continue
+		}
+		for _, c := range sa.extra {
+			if c.outSPI == spi {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+// deleteChild deletes the Child SA of sa (§1.4.1): it emits ChildSADown
+// now and sends the DELETE, whose answer needs no action.
+func (s *Session) deleteChild(sa *ikeSA, reason string, now time.Time) {
+	c := sa.child
+	if c == nil {
+		return
+	}
+	sa.child = nil
+	s.emit(ChildSADown{InSPI: c.inSPI, OutSPI: c.outSPI, Reason: reason})
+	s.sendRequest(sa, ExchangeInformational, []Payload{&DeletePayload{Protocol: ProtocolESP, SPIs: []uint32{c.inSPI}}},
+		func(*Session, *ikeSA, []Payload, time.Time) {}, now)
+}
+
+// tickEstablished runs the timers of an established IKE SA: liveness
+// check, NAT keepalive and rekeying.
+func (s *Session) tickEstablished(sa *ikeSA, now time.Time) {
+	if t := s.dpdAt(sa); !t.IsZero() && !now.Before(t) {
+		s.sendRequest(sa, ExchangeInformational, nil, func(*Session, *ikeSA, []Payload, time.Time) {}, now)
+	}
+	s.tickKeepalive(sa, now)
+	if sa.state == stateEstablished {
+		s.tickRekey(sa, now)
+	}
+}
+
+// dpdAt returns when the next liveness check is due: DPD after the last
+// authenticated message, while no request is outstanding (its
+// retransmissions are the check).
+func (s *Session) dpdAt(sa *ikeSA) time.Time {
+	if s.cfg.DPD <= 0 || sa.req != nil || len(sa.queue) > 0 {
+		return time.Time{}
+	}
+	return sa.lastRecv.Add(s.cfg.DPD)
+}
+
+// establishedTimeout returns the next timer of an established IKE SA.
+func (s *Session) establishedTimeout(sa *ikeSA) time.Time {
+	var t time.Time
+	min := func(u time.Time) {
+		if !u.IsZero() && (t.IsZero() || u.Before(t)) {
+			t = u
+		}
+	}
+	min(s.dpdAt(sa))
+	if sa.natLocal {
+		min(sa.nextKeepalive)
+	}
+	min(s.rekeyTimeout(sa))
+	return t
+}
