@@ -1,8 +1,33 @@
 // Package ikev2 implements the Internet Key Exchange Protocol Version 2
 // (IKEv2, RFC 7296) for greipsec.
 //
-// This layer holds the wire codecs; it does no cryptography and no I/O.
-// The files follow the sections of RFC 7296:
+// The core is sans-I/O: a [Session] is the IKE state for one peer, in both
+// roles, driven by (datagram, now) and answering with datagrams to send,
+// timers and [Event]s ("Child SA installed", "deleted"). It opens no socket,
+// starts no goroutine and reads no clock, so two sessions can negotiate in
+// one test with a virtual clock and lost, duplicated or reordered messages.
+// The runner that owns the sockets and installs Child SAs into the dataplane
+// is in cmd/greipsec (ike.go). The cryptography (PRF, prf+, key schedule,
+// key exchange groups, SK payload protection) is in package ikecrypto.
+//
+// The files follow RFC 7296:
+//
+//	session.go         the Session: configuration, state, Start/Receive/Tick/Output
+//	engine.go          the exchange engine: message IDs, retransmission (§2.1),
+//	                   cached responses (§2.1), SK protection (§3.14), fragmentation
+//	ike_sa_init.go     IKE_SA_INIT (§1.2): SA, KE, Nonce, INVALID_KE_PAYLOAD, key schedule (§2.14)
+//	cookie.go          COOKIE (§2.6)
+//	natt.go            NAT detection and the move to port 4500 (§2.23, RFC 3948)
+//	ike_auth.go        IKE_AUTH (§1.2): IDs, AUTH with a shared key (§2.15), INITIAL_CONTACT
+//	child.go           the Child SA: proposals, selectors, transport mode (§1.3.1), KEYMAT (§2.17)
+//	informational.go   INFORMATIONAL (§1.4): liveness checks, DELETE
+//	rekey.go           CREATE_CHILD_SA (§1.3): Child SA and IKE SA rekeying (§2.8, §2.18)
+//	proposal.go        proposal notation and matching (§2.7, §3.3.6)
+//	selector.go        traffic selectors and narrowing (§2.9)
+//	fragment.go        IKEv2 fragmentation (RFC 7383)
+//	config.go, events.go  the Session's configuration and output types
+//
+// and the wire codecs:
 //
 //	constants.go       IANA registries used by IKEv2 (§3.1-§3.16, RFC 7383)
 //	message.go         the IKE header (§3.1) and the generic payload chain (§3.2)

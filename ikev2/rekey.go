@@ -640,3 +640,18 @@ func (s *Session) switchIKESA(old, ns *ikeSA, now time.Time) {
 	}
 	s.emit(IKESAUp{SPIi: ns.spii, SPIr: ns.spir, Initiator: ns.initiator, NAT: ns.nat()})
 }
+
+// RekeyChild rekeys at once the Child SA whose inbound SPI is inSPI: the
+// runner calls it when the dataplane, which counts the bytes, sees the
+// Child SA's byte lifetime (Config.ChildBytes) run out. It does nothing
+// unless inSPI is the current Child SA of the current IKE SA; a rekey
+// already under way is left to finish.
+func (s *Session) RekeyChild(inSPI uint32, now time.Time) {
+	sa := s.sa
+	if s.closed || sa == nil || sa.child == nil || sa.child.inSPI != inSPI {
+		return
+	}
+	if now.Before(sa.child.rekeyAt) {
+		sa.child.rekeyAt = now // Tick starts it; NextTimeout is now
+	}
+}

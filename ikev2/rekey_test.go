@@ -204,3 +204,28 @@ func TestRekeyIKECollision(t *testing.T) {
 		t.Errorf("%d short CREATE_CHILD_SA answers, want 2 TEMPORARY_FAILURE", tf)
 	}
 }
+
+// TestRekeyChildOnBytes: the runner asks for a rekey when the byte
+// lifetime runs out; the session rekeys at once, not at the time lifetime.
+func TestRekeyChildOnBytes(t *testing.T) {
+	ca, cb := gwConfigs(ModeTransport)
+	ca.ChildLifetime, cb.ChildLifetime = time.Hour, time.Hour
+	p := newPair(t, ca, cb)
+	p.start()
+	if !p.run(time.Minute, p.bothUp) {
+		t.Fatalf("no tunnel: A %v; B %v", p.evA, p.evB)
+	}
+	ups := childUps(p.evA)
+	first := ups[len(ups)-1]
+	p.a.RekeyChild(first.InSPI+1, p.now) // not ours: nothing happens
+	p.run(time.Minute, nil)
+	if n := countEvents[ChildSAUp](p.evA); n != 1 {
+		t.Fatalf("RekeyChild with a foreign SPI rekeyed: %d Child SAs", n)
+	}
+	p.a.RekeyChild(first.InSPI, p.now)
+	p.run(time.Minute, nil)
+	checkRekeyedPair(t, p, 2)
+	if u := childUps(p.evA); u[len(u)-1].Rekeyed == nil || u[len(u)-1].Rekeyed.InSPI != first.InSPI {
+		t.Errorf("the new Child SA does not replace inbound SPI 0x%08x", first.InSPI)
+	}
+}

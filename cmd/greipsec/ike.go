@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/greipsec/greipsec/dataplane"
@@ -43,8 +42,9 @@ type ikePeer struct {
 	in      chan ikeMessage
 	stop    chan struct{} // closed by ikeRunner.close
 	done    chan struct{} // closed when routineSession returns
-	// installed is the Child SA pair in the dataplane, for logs and tests.
-	installed atomic.Int32
+	// inSA and outSA are the Child SA pair installed last; only
+	// routineSession uses them.
+	inSA, outSA *esp.SA
 }
 
 type ikeMessage struct {
@@ -168,6 +168,10 @@ func (p *ikePeer) routineSession() {
 	p.flush()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	// The dataplane counts bytes and sequence numbers; ten times a second
+	// the session learns whether the Child SA is due for rekeying by them.
+	lifetimes := time.NewTicker(100 * time.Millisecond)
+	defer lifetimes.Stop()
 	for {
 		timer.Stop()
 		if next := s.NextTimeout(); !next.IsZero() {
@@ -178,6 +182,10 @@ func (p *ikePeer) routineSession() {
 			s.Receive(m.data, m.local, m.peer, time.Now())
 		case <-timer.C:
 			s.Tick(time.Now())
+		case <-lifetimes.C:
+			if p.inSA != nil && (p.inSA.SoftExpired() || p.outSA.SoftExpired()) {
+				s.RekeyChild(p.inSA.SPI(), time.Now())
+			}
 		case <-p.stop:
 			s.Close(time.Now())
 			p.flush()
@@ -236,11 +244,13 @@ func (p *ikePeer) handle(ev ikev2.Event) {
 		log.Info("Child SA installed", "spi_in", fmt.Sprintf("0x%08x", ev.InSPI), "spi_out", fmt.Sprintf("0x%08x", ev.OutSPI),
 			"mode", mode, "udp_encap", ev.Encap, "peer", ev.Peer, "esn", ev.ESN)
 	case ikev2.ChildSADown:
+		if p.inSA != nil && p.inSA.SPI() == ev.InSPI {
+			p.inSA, p.outSA = nil, nil
+		}
 		p.tunnel.RemoveInboundSA(ev.InSPI)
 		if cur := p.tunnel.OutboundSA(); cur != nil && cur.SPI() == ev.OutSPI {
 			p.tunnel.SetOutboundSA(nil)
 		}
-		p.installed.Add(-1)
 		log.Info("Child SA removed", "spi_in", fmt.Sprintf("0x%08x", ev.InSPI), "spi_out", fmt.Sprintf("0x%08x", ev.OutSPI), "reason", ev.Reason)
 	case ikev2.SendKeepalive:
 		if err := p.runner.device.SendUDP(ev.Local.Port(), ev.Peer, [][]byte{{0xff}}); err != nil {
@@ -257,11 +267,15 @@ func (p *ikePeer) install(ev ikev2.ChildSAUp) error {
 	if err != nil {
 		return err
 	}
-	in, err := esp.NewSA(esp.Config{SPI: ev.InSPI, Algorithm: alg, Key: ev.InKey, ESN: ev.ESN})
+	// Byte lifetime (iked "bytes"): ChildBytes is the hard limit, where the
+	// SA stops; the rekey starts at 80% of it, leaving time to finish.
+	hard := p.cfg.ChildBytes
+	soft := hard - hard/5
+	in, err := esp.NewSA(esp.Config{SPI: ev.InSPI, Algorithm: alg, Key: ev.InKey, ESN: ev.ESN, SoftBytes: soft, HardBytes: hard})
 	if err != nil {
 		return fmt.Errorf("inbound SA: %w", err)
 	}
-	out, err := esp.NewSA(esp.Config{SPI: ev.OutSPI, Algorithm: alg, Key: ev.OutKey, ESN: ev.ESN})
+	out, err := esp.NewSA(esp.Config{SPI: ev.OutSPI, Algorithm: alg, Key: ev.OutKey, ESN: ev.ESN, SoftBytes: soft, HardBytes: hard})
 	if err != nil {
 		return fmt.Errorf("outbound SA: %w", err)
 	}
@@ -277,7 +291,7 @@ func (p *ikePeer) install(ev ikev2.ChildSAUp) error {
 		return err
 	}
 	p.tunnel.SetOutboundSA(out)
-	p.installed.Add(1)
+	p.inSA, p.outSA = in, out
 	return nil
 }
 

@@ -86,7 +86,7 @@ func needIperf3(t *testing.T) string {
 
 // gateways starts "greipsec up" in both hosts of a new lab with the example
 // configs, edited by edit, and waits for the tunnel interfaces.
-func gateways(t *testing.T, fileA, fileB string, edit func(string) string) (*lab.Lab, []*exec.Cmd) {
+func gateways(t *testing.T, fileA, fileB string, edit func(string) string) (*lab.Lab, []*exec.Cmd, []string) {
 	t.Helper()
 	exe := greipsecBinary(t)
 	l, err := lab.New(lab.RandomPrefix("gt"))
@@ -96,6 +96,7 @@ func gateways(t *testing.T, fileA, fileB string, edit func(string) string) (*lab
 	t.Cleanup(func() { l.Close() })
 	dir := t.TempDir()
 	var cmds []*exec.Cmd
+	var logs []string
 	for _, side := range []struct {
 		host *lab.Host
 		file string
@@ -118,6 +119,7 @@ func gateways(t *testing.T, fileA, fileB string, edit func(string) string) (*lab
 			t.Fatal(err)
 		}
 		cmds = append(cmds, cmd)
+		logs = append(logs, path+".log")
 		t.Cleanup(func() {
 			log.Close()
 			if t.Failed() {
@@ -131,10 +133,13 @@ func gateways(t *testing.T, fileA, fileB string, edit func(string) string) (*lab
 			t.Fatalf("%s: %v", h.Name, err)
 		}
 	}
-	return l, cmds
+	return l, cmds, logs
 }
 
-var modeLine = regexp.MustCompile(`(?m)^mode\s*=\s*"[a-z-]+"`)
+var (
+	modeLine   = regexp.MustCompile(`(?m)^mode\s*=\s*"[a-z-]+"`)
+	ikeSection = regexp.MustCompile(`(?m)^\[tunnel\.ike\]`)
+)
 
 // setTransport returns an edit of a config file that sets its transport.
 func setTransport(transport string) func(string) string {
@@ -166,6 +171,11 @@ func TestNetnsIKE(t *testing.T) {
 		"gre-transport/udp": setMode("gre-transport", "udp"),
 		"gre-tunnel/esp":    setMode("gre-tunnel", "esp"),
 		"route/udp":         setMode("route", "udp"),
+		// A byte lifetime far below what iperf3 moves: the Child SA is
+		// rekeyed (with PFS) again and again while traffic flows.
+		"gre-transport/udp/lifetime-bytes": func(cfg string) string {
+			return ikeSection.ReplaceAllLiteralString(setMode("gre-transport", "udp")(cfg), "[tunnel.ike]\nlifetime-bytes = \"200M\"")
+		},
 	})
 }
 
@@ -174,7 +184,7 @@ func testNetns(t *testing.T, fileA, fileB string, variants map[string]func(strin
 	iperf3 := needIperf3(t)
 	for name, edit := range variants {
 		t.Run(name, func(t *testing.T) {
-			l, cmds := gateways(t, fileA, fileB, edit)
+			l, cmds, logs := gateways(t, fileA, fileB, edit)
 			// With IKE the first packets wait for the Child SA.
 			if !lab.WaitFor(20*time.Second, func() bool {
 				n, _ := l.Ping(&l.A, netip.MustParseAddr("10.255.0.2"), 1, time.Second)
@@ -195,6 +205,15 @@ func testNetns(t *testing.T, fileA, fileB string, variants map[string]func(strin
 			for _, dst := range []string{"10.255.0.2", "fd00:255::2"} {
 				bps := iperf(t, l, iperf3, dst)
 				t.Logf("iperf3 TCP %s -> %s over %s: %.2f Gbit/s", l.A.Name, dst, name, bps/1e9)
+			}
+
+			if strings.Contains(name, "lifetime-bytes") {
+				log, _ := os.ReadFile(logs[0])
+				if n := strings.Count(string(log), `msg="Child SA installed"`); n < 3 {
+					t.Errorf("%d Child SAs installed while iperf3 moved hundreds of MB with lifetime-bytes 200M; want rekeys", n)
+				} else {
+					t.Logf("%d Child SAs installed (rekeyed by byte lifetime)", n)
+				}
 			}
 
 			// SIGTERM: both exit 0 and remove their interface.
