@@ -289,7 +289,13 @@ func (s *Session) receiveProtected(sa *ikeSA, msg []byte, hdr Header, local, pee
 	sa.lastRecv = now
 	if !sa.initiator || sa.natLocal || sa.natPeer {
 		if local.IsValid() && peer.IsValid() {
+			moved := peer != sa.peer && sa.child != nil && sa.nat() && sa == s.sa
 			sa.local, sa.peer = local, peer
+			if moved {
+				// The NAT in front of the peer gave it a new mapping:
+				// ESP-in-UDP must follow (RFC 7296 §2.23).
+				s.emit(PeerMoved{Peer: espPeer(sa)})
+			}
 		}
 	}
 	if !response && hdr.MessageID+1 == sa.peerNextID {

@@ -62,6 +62,11 @@ type IKESADown struct {
 // Local to Peer on port 4500.
 type SendKeepalive struct{ Local, Peer netip.AddrPort }
 
+// PeerMoved: an authenticated IKE message came from a new address or port
+// (a NAT gave the peer a new mapping); ESP-in-UDP goes to Peer from now on.
+type PeerMoved struct{ Peer netip.AddrPort }
+
+func (PeerMoved) isEvent()     {}
 func (ChildSAUp) isEvent()     {}
 func (ChildSADown) isEvent()   {}
 func (IKESAUp) isEvent()       {}

@@ -603,6 +603,16 @@ func TestPairNAT(t *testing.T) {
 		if len(p.sentB) != n+1 || p.sentB[n].Peer != netip.AddrPortFrom(addrA, 24500) || countEvents[IKESADown](p.evA) != 0 {
 			t.Errorf("B answered to %v, want the new mapping", p.sentB[n:])
 		}
+		// And B's ESP follows: the runner is told where A is now.
+		var moved []PeerMoved
+		for _, e := range p.evB {
+			if m, ok := e.(PeerMoved); ok {
+				moved = append(moved, m)
+			}
+		}
+		if len(moved) != 1 || moved[0].Peer != netip.AddrPortFrom(addrA, 24500) {
+			t.Errorf("B's PeerMoved events %v, want one to %v", moved, netip.AddrPortFrom(addrA, 24500))
+		}
 	})
 }
 

@@ -45,6 +45,7 @@ type ikePeer struct {
 	// inSA and outSA are the Child SA pair installed last; only
 	// routineSession uses them.
 	inSA, outSA *esp.SA
+	transport   bool // the pair is in ESP transport mode
 }
 
 type ikeMessage struct {
@@ -252,6 +253,15 @@ func (p *ikePeer) handle(ev ikev2.Event) {
 			p.tunnel.SetOutboundSA(nil)
 		}
 		log.Info("Child SA removed", "spi_in", fmt.Sprintf("0x%08x", ev.InSPI), "spi_out", fmt.Sprintf("0x%08x", ev.OutSPI), "reason", ev.Reason)
+	case ikev2.PeerMoved:
+		if p.inSA == nil {
+			return
+		}
+		if err := p.tunnel.SetOuter(true, ev.Peer, !p.transport); err != nil {
+			log.Error("following the peer's new NAT mapping failed", "err", err)
+			return
+		}
+		log.Info("peer moved behind its NAT; ESP-in-UDP follows", "peer", ev.Peer)
 	case ikev2.SendKeepalive:
 		if err := p.runner.device.SendUDP(ev.Local.Port(), ev.Peer, [][]byte{{0xff}}); err != nil {
 			log.Debug("NAT keepalive failed", "err", err)
@@ -291,7 +301,7 @@ func (p *ikePeer) install(ev ikev2.ChildSAUp) error {
 		return err
 	}
 	p.tunnel.SetOutboundSA(out)
-	p.inSA, p.outSA = in, out
+	p.inSA, p.outSA, p.transport = in, out, ev.Transport
 	return nil
 }
 
