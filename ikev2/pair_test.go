@@ -868,3 +868,33 @@ func TestPairFragmentation(t *testing.T) {
 		}
 	}
 }
+
+// TestPairAcquire: after a failure an active session waits out its
+// back-off, unless traffic needs the tunnel: Acquire starts it at once.
+func TestPairAcquire(t *testing.T) {
+	ca, cb := gwConfigs(ModeTransport)
+	good := *cb
+	cb.PSK = []byte("other")
+	p := newPair(t, ca, cb)
+	p.start()
+	p.run(time.Second, func() bool { return len(downs(p.evA)) > 0 })
+	if len(downs(p.evA)) == 0 {
+		t.Fatal("A did not fail with a wrong PSK")
+	}
+	// B is fixed (its operator corrected the PSK).
+	b, err := NewSession(&good, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.b = b
+	sent := len(p.sentA)
+	p.run(time.Second, nil)
+	if len(p.sentA) != sent {
+		t.Fatalf("A tried again within a second of failing: the back-off is gone")
+	}
+	p.b.Acquire(p.now) // never started: ignored
+	p.a.Acquire(p.now)
+	if !p.run(time.Second, p.bothUp) {
+		t.Fatalf("Acquire did not bring the tunnel up at once: A %v; B %v", p.evA, p.evB)
+	}
+}

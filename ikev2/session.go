@@ -254,6 +254,19 @@ func (s *Session) Tick(now time.Time) {
 	}
 }
 
+// Acquire tells an active session that traffic is waiting for the Child SA
+// (the dataplane drops it for want of an SA): if the session is waiting to
+// start again after a failure, it starts now instead of at the end of its
+// back-off. A passive session, or one with an IKE SA, ignores it.
+func (s *Session) Acquire(now time.Time) {
+	if s.closed || s.cfg.Role != RoleActive || s.sa != nil || s.restartAt.IsZero() {
+		return
+	}
+	if now.Before(s.restartAt) {
+		s.restartAt = now
+	}
+}
+
 // NextTimeout returns when [Session.Tick] must be called next; zero means
 // no timer is running.
 func (s *Session) NextTimeout() time.Time {

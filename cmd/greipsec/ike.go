@@ -161,6 +161,10 @@ func (r *ikeRunner) dispatch(pkt []byte, local, from netip.AddrPort) {
 	}
 }
 
+// acquireInterval is how often traffic without an SA may make a session
+// start at once.
+const acquireInterval = 5 * time.Second
+
 // routineSession owns p.session: every call into it happens here.
 func (p *ikePeer) routineSession() {
 	defer close(p.done)
@@ -171,8 +175,12 @@ func (p *ikePeer) routineSession() {
 	defer timer.Stop()
 	// The dataplane counts bytes and sequence numbers; ten times a second
 	// the session learns whether the Child SA is due for rekeying by them.
+	// They also tell when packets are dropped for want of an SA: then an
+	// active session starts now rather than after its back-off.
 	lifetimes := time.NewTicker(100 * time.Millisecond)
 	defer lifetimes.Stop()
+	var noSA uint64
+	var acquired time.Time
 	for {
 		timer.Stop()
 		if next := s.NextTimeout(); !next.IsZero() {
@@ -183,9 +191,13 @@ func (p *ikePeer) routineSession() {
 			s.Receive(m.data, m.local, m.peer, time.Now())
 		case <-timer.C:
 			s.Tick(time.Now())
-		case <-lifetimes.C:
+		case now := <-lifetimes.C:
 			if p.inSA != nil && (p.inSA.SoftExpired() || p.outSA.SoftExpired()) {
-				s.RekeyChild(p.inSA.SPI(), time.Now())
+				s.RekeyChild(p.inSA.SPI(), now)
+			}
+			if n := p.tunnel.Stats().NoSA.Load(); n != noSA && now.Sub(acquired) >= acquireInterval {
+				noSA, acquired = n, now
+				s.Acquire(now)
 			}
 		case <-p.stop:
 			s.Close(time.Now())
