@@ -72,7 +72,7 @@ func needIperf3(t *testing.T) string {
 		return p
 	}
 	t.Log("iperf3 not found: installing it with apt-get")
-	cmd := exec.Command("sh", "-c", "apt-get update -qq && apt-get install -y -qq iperf3")
+	cmd := exec.Command("sh", "-c", "apt-get -o DPkg::Lock::Timeout=300 update -qq && apt-get -o DPkg::Lock::Timeout=300 install -y -qq iperf3")
 	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("installing iperf3: %v\n%s", err, out)
