@@ -279,3 +279,76 @@ func iperf(t *testing.T, l *lab.Lab, iperf3, dst string) float64 {
 	}
 	return res.End.SumReceived.BitsPerSecond
 }
+
+// twoTunnels is the config of one gateway with two tunnels to the same
+// peer: sec0 over the IPv4 outer addresses (GRE transport mode, raw ESP) and
+// sec1 over the IPv6 ones (GRE tunnel mode, ESP-in-UDP), both keyed by IKEv2.
+const twoTunnels = `
+[[tunnel]]
+name      = "sec0"
+mode      = "gre-transport"
+transport = "esp"
+local     = "192.0.2.%[1]d"
+peer      = "192.0.2.%[2]d"
+addresses = ["10.255.0.%[1]d/30"]
+[tunnel.ike]
+psk = "two-tunnels-test"
+
+[[tunnel]]
+name      = "sec1"
+mode      = "gre-tunnel"
+transport = "udp"
+local     = "2001:db8:255::%[1]d"
+peer      = "2001:db8:255::%[2]d"
+addresses = ["10.255.1.%[1]d/30", "fd00:256::%[1]d/64"]
+[tunnel.ike]
+psk = "two-tunnels-test"
+`
+
+// TestNetnsTwoTunnels runs two tunnels in one greipsec process on each
+// side, one of them over IPv6, and pings through both.
+func TestNetnsTwoTunnels(t *testing.T) {
+	needRoot(t)
+	exe := greipsecBinary(t)
+	l, err := lab.New(lab.RandomPrefix("gt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	dir := t.TempDir()
+	for i, h := range []*lab.Host{&l.A, &l.B} {
+		path := filepath.Join(dir, h.Name+".toml")
+		if err := os.WriteFile(path, []byte(fmt.Sprintf(twoTunnels, i+1, 2-i)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		log, err := os.Create(path + ".log")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(exe, "up", "-c", path)
+		cmd.Stdout, cmd.Stderr = log, log
+		if err := l.Start(h, cmd); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			l.Stop(cmd)
+			log.Close()
+			if t.Failed() {
+				out, _ := os.ReadFile(path + ".log")
+				t.Logf("greipsec log of %s:\n%s", h.Name, out)
+			}
+		})
+	}
+	for _, pair := range [][2]string{{"10.255.0.2", "10.255.0.1"}, {"10.255.1.2", "10.255.1.1"}, {"fd00:256::2", "fd00:256::1"}} {
+		b, a := netip.MustParseAddr(pair[0]), netip.MustParseAddr(pair[1])
+		if !lab.WaitFor(20*time.Second, func() bool {
+			n, _ := l.Ping(&l.A, b, 1, time.Second)
+			return n == 1
+		}) {
+			t.Fatalf("no ping reply from %s within 20 s", b)
+		}
+		if n, err := l.Ping(&l.B, a, 3, 2*time.Second); err != nil || n < 2 {
+			t.Errorf("ping %s from B: %d/3 replies, %v", a, n, err)
+		}
+	}
+}
