@@ -112,6 +112,9 @@ type SA struct {
 	replays            atomic.Uint64
 	badPadding         atomic.Uint64
 	drops              [DropOther + 1]atomic.Uint64
+
+	softFired atomic.Bool   // softCh is closed
+	softCh    chan struct{} // closed when a soft limit is first reached
 }
 
 // NewSA validates c and returns an SA for it. The key material is used to
@@ -128,7 +131,7 @@ func NewSA(c Config) (*SA, error) {
 	if err != nil {
 		return nil, err
 	}
-	sa := &SA{spi: c.SPI}
+	sa := &SA{spi: c.SPI, softCh: make(chan struct{})}
 	sa.crypt.init(aead, c.Key[keyLen:], c.ESN)
 	sa.window.Init(c.ReplayWindow)
 	sa.maxSeq = math.MaxUint32
@@ -289,6 +292,7 @@ func (sa *SA) Accept(seq uint64, n int) bool {
 	}
 	sa.rxPackets.Add(1)
 	sa.rxBytes.Add(uint64(n))
+	sa.checkSoft()
 	return true
 }
 
@@ -298,6 +302,18 @@ func (sa *SA) Accept(seq uint64, n int) bool {
 func (sa *SA) CountTx(packets, bytes uint64) {
 	sa.txPackets.Add(packets)
 	sa.txBytes.Add(bytes)
+	sa.checkSoft()
+}
+
+// SoftExpiry returns a channel that is closed when a soft lifetime limit
+// is first reached (see SoftExpired), so that IKE can rekey at once. The
+// check runs as packets are counted (Accept, CountTx).
+func (sa *SA) SoftExpiry() <-chan struct{} { return sa.softCh }
+
+func (sa *SA) checkSoft() {
+	if !sa.softFired.Load() && sa.SoftExpired() && sa.softFired.CompareAndSwap(false, true) {
+		close(sa.softCh)
+	}
 }
 
 // CountDrop counts a packet the caller dropped after Open for a reason the

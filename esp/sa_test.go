@@ -768,3 +768,37 @@ func TestNoAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestSoftExpiry: the channel closes once the soft byte limit is reached,
+// on either the sending or the receiving side.
+func TestSoftExpiry(t *testing.T) {
+	closed := func(sa *SA) bool {
+		select {
+		case <-sa.SoftExpiry():
+			return true
+		default:
+			return false
+		}
+	}
+	key := make([]byte, AES256GCM16.KeyLen())
+	out, err := NewSA(Config{SPI: 0x1000, Algorithm: AES256GCM16, Key: key, SoftBytes: 1000, HardBytes: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.CountTx(1, 999)
+	if closed(out) {
+		t.Fatal("soft expiry after 999 of 1000 bytes")
+	}
+	out.CountTx(1, 1)
+	if !closed(out) || !out.SoftExpired() {
+		t.Fatal("no soft expiry at 1000 bytes")
+	}
+	out.CountTx(1, 1) // closing twice would panic
+	in, _ := NewSA(Config{SPI: 0x1001, Algorithm: AES256GCM16, Key: key, SoftBytes: 1000})
+	for seq := uint64(1); seq <= 10; seq++ {
+		in.Accept(seq, 100)
+	}
+	if !closed(in) {
+		t.Fatal("no soft expiry after receiving 1000 bytes")
+	}
+}

@@ -173,28 +173,37 @@ func (p *ikePeer) routineSession() {
 	p.flush()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	// The dataplane counts bytes and sequence numbers; ten times a second
-	// the session learns whether the Child SA is due for rekeying by them.
-	// They also tell when packets are dropped for want of an SA: then an
-	// active session starts now rather than after its back-off.
-	lifetimes := time.NewTicker(100 * time.Millisecond)
-	defer lifetimes.Stop()
+	// Once a second the dataplane's counters tell whether packets are
+	// dropped for want of an SA: then an active session starts now rather
+	// than after its back-off.
+	acquire := time.NewTicker(time.Second)
+	defer acquire.Stop()
 	var noSA uint64
 	var acquired time.Time
+	// The dataplane counts bytes and sequence numbers; the Child SA's
+	// channels close when it is due for rekeying by them.
+	var rekeyAsked *esp.SA
 	for {
 		timer.Stop()
 		if next := s.NextTimeout(); !next.IsZero() {
 			timer.Reset(max(time.Until(next), 0))
+		}
+		var inSoft, outSoft <-chan struct{}
+		if p.inSA != nil && p.inSA != rekeyAsked {
+			inSoft, outSoft = p.inSA.SoftExpiry(), p.outSA.SoftExpiry()
 		}
 		select {
 		case m := <-p.in:
 			s.Receive(m.data, m.local, m.peer, time.Now())
 		case <-timer.C:
 			s.Tick(time.Now())
-		case now := <-lifetimes.C:
-			if p.inSA != nil && (p.inSA.SoftExpired() || p.outSA.SoftExpired()) {
-				s.RekeyChild(p.inSA.SPI(), now)
-			}
+		case <-inSoft:
+			rekeyAsked = p.inSA
+			s.RekeyChild(p.inSA.SPI(), time.Now())
+		case <-outSoft:
+			rekeyAsked = p.inSA
+			s.RekeyChild(p.inSA.SPI(), time.Now())
+		case now := <-acquire.C:
 			if n := p.tunnel.Stats().NoSA.Load(); n != noSA && now.Sub(acquired) >= acquireInterval {
 				noSA, acquired = n, now
 				s.Acquire(now)
