@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"golang.zx2c4.com/wireguard/conn"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -95,6 +96,7 @@ func (d *Device) RoutineReceiveIncoming(bs *bindState, recv conn.ReceiveFunc) {
 		d.readers.Done()
 	}()
 
+	errs := 0 // consecutive receive errors
 	for {
 		n, err := recv(bufs, sizes, eps)
 		if err != nil {
@@ -103,8 +105,12 @@ func (d *Device) RoutineReceiveIncoming(bs *bindState, recv conn.ReceiveFunc) {
 			}
 			d.stats.ReceiveErrs.Add(1)
 			d.log.Debug("receive failed", "err", err)
+			// A socket that keeps failing must not spin a core.
+			errs++
+			time.Sleep(time.Duration(min(errs, 100)) * 10 * time.Millisecond)
 			continue
 		}
+		errs = 0
 		for i := range n {
 			if sizes[i] == 0 {
 				continue

@@ -1,0 +1,27 @@
+// Package dataplane moves a gateway's packets: inner packets from the TUN
+// device through GRE and ESP to the outer socket, and back. It does the
+// encryption itself, with batched I/O and one encryption and one decryption
+// worker per core, modelled on wireguard-go's device package.
+//
+// One packet's path reads top to bottom in two files:
+//
+//	send.go      TUN device → GRE → ESP seal → socket (outbound, three stages)
+//	receive.go   socket → SPI lookup → ESP open → anti-replay → GRE → TUN (inbound, three stages)
+//
+// and around them:
+//
+//	device.go    Device: the tunnels, the shared outer sockets, the inbound SA table, the workers
+//	tunnel.go    Tunnel: one tunnel's SAs, outer path and counters; the IKE-facing methods
+//	config.go    TunnelConfig: mode (gre-transport, gre-tunnel, route) and transport (esp, udp)
+//	mtu.go       the per-packet overhead and the inner MTU and MSS derived from it
+//	pools.go     the bounded buffer and element free lists
+//
+// The outer sockets are wireguard-go conn.Binds: its StdNetBind for
+// ESP-in-UDP (sendmmsg/recvmmsg with UDP GSO/GRO), and package link's raw
+// ESP socket and in-memory link. TCP MSS clamping is in package mss.
+//
+// The dataplane knows nothing of IKE message formats: IKE installs and
+// removes SAs through Tunnel.SetOutboundSA, AddInboundSA, RemoveInboundSA and
+// SetOuter, and exchanges its messages on the ESP-in-UDP socket through
+// Options.IKE and Device.SendUDP.
+package dataplane
