@@ -144,6 +144,7 @@ func gateways(t *testing.T, fileA, fileB string, edit func(string) string) (*lab
 var (
 	modeLine   = regexp.MustCompile(`(?m)^mode\s*=\s*"[a-z-]+"`)
 	ikeSection = regexp.MustCompile(`(?m)^\[tunnel\.ike\]`)
+	localB     = regexp.MustCompile(`(?m)^local\s*=\s*"192\.0\.2\.2"`)
 )
 
 // setTransport returns an edit of a config file that sets its transport.
@@ -176,6 +177,14 @@ func TestNetnsIKE(t *testing.T) {
 		"gre-transport/udp": setMode("gre-transport", "udp"),
 		"gre-tunnel/esp":    setMode("gre-tunnel", "esp"),
 		"route/udp":         setMode("route", "udp"),
+		// A asks for transport mode but accepts tunnel mode; B, like Cisco
+		// IOS's default "mode tunnel", only does tunnel mode.
+		"gre-transport-fallback/esp": func(cfg string) string {
+			if localB.MatchString(cfg) {
+				return setMode("gre-tunnel", "esp")(cfg)
+			}
+			return ikeSection.ReplaceAllLiteralString(setMode("gre-transport", "esp")(cfg), "[tunnel.ike]\ntunnel-fallback = true")
+		},
 		// A byte lifetime far below what iperf3 moves: the Child SA is
 		// rekeyed (with PFS) again and again while traffic flows.
 		"gre-transport/udp/lifetime-bytes": func(cfg string) string {
