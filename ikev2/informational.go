@@ -112,6 +112,18 @@ func (s *Session) tickEstablished(sa *ikeSA, now time.Time) {
 	}
 }
 
+// PeerAlive tells the session that the peer proved itself alive by other
+// means than IKE: ESP authenticated with the current Child SA's keys arrived
+// at now. Like an IKE message it postpones the next liveness check, so a
+// tunnel that carries traffic both ways is not probed (RFC 7296 §2.4: a
+// check is needed only when nothing has been received; Cisco IOS calls
+// this "on-demand").
+func (s *Session) PeerAlive(now time.Time) {
+	if sa := s.sa; sa != nil && sa.state == stateEstablished && now.After(sa.lastRecv) {
+		sa.lastRecv = now
+	}
+}
+
 // dpdAt returns when the next liveness check is due: DPD after the last
 // authenticated message, while no request is outstanding (its
 // retransmissions are the check).

@@ -690,6 +690,16 @@ func TestPairDPD(t *testing.T) {
 	if len(p.sentA)-n < 3 || len(downs(p.evA)) != 0 {
 		t.Fatalf("DPD: %d requests, A %v", len(p.sentA)-n, p.evA)
 	}
+	// Traffic: ESP from B keeps arriving (the runner says so with
+	// PeerAlive), so A sends no liveness checks at all.
+	n = len(p.sentA)
+	for i := 0; i < 12; i++ {
+		p.a.PeerAlive(p.now)
+		p.run(10*time.Second, nil)
+	}
+	if len(p.sentA) != n {
+		t.Errorf("A sent %d IKE messages in 2 minutes of ESP traffic, want none", len(p.sentA)-n)
+	}
 	// Dead: B vanishes.
 	p.filter = func(from string, _ int, _ Datagram) pairAction { return pairAction{drop: true} }
 	start := p.now

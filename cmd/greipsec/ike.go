@@ -174,11 +174,12 @@ func (p *ikePeer) routineSession() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	// Once a second the dataplane's counters tell whether packets are
-	// dropped for want of an SA: then an active session starts now rather
-	// than after its back-off.
-	acquire := time.NewTicker(time.Second)
-	defer acquire.Stop()
-	var noSA uint64
+	// dropped for want of an SA (then an active session starts now rather
+	// than after its back-off) and whether ESP arrived from the peer (then
+	// no liveness check is needed).
+	counters := time.NewTicker(time.Second)
+	defer counters.Stop()
+	var noSA, rx uint64
 	var acquired time.Time
 	// The dataplane counts bytes and sequence numbers; the Child SA's
 	// channels close when it is due for rekeying by them.
@@ -203,7 +204,13 @@ func (p *ikePeer) routineSession() {
 		case <-outSoft:
 			rekeyAsked = p.inSA
 			s.RekeyChild(p.inSA.SPI(), time.Now())
-		case now := <-acquire.C:
+		case now := <-counters.C:
+			if p.inSA != nil {
+				if n := p.inSA.Stats().RxPackets; n != rx {
+					rx = n
+					s.PeerAlive(now)
+				}
+			}
 			if n := p.tunnel.Stats().NoSA.Load(); n != noSA && now.Sub(acquired) >= acquireInterval {
 				noSA, acquired = n, now
 				s.Acquire(now)
