@@ -180,6 +180,7 @@ func (p *ikePeer) routineSession() {
 	counters := time.NewTicker(time.Second)
 	defer counters.Stop()
 	var noSA, rx uint64
+	var rxSA *esp.SA // the SA rx counts for
 	var acquired time.Time
 	// The dataplane counts bytes and sequence numbers; the Child SA's
 	// channels close when it is due for rekeying by them.
@@ -205,6 +206,9 @@ func (p *ikePeer) routineSession() {
 			rekeyAsked = p.inSA
 			s.RekeyChild(p.inSA.SPI(), time.Now())
 		case now := <-counters.C:
+			if p.inSA != rxSA {
+				rxSA, rx = p.inSA, 0
+			}
 			if p.inSA != nil {
 				if n := p.inSA.Stats().RxPackets; n != rx {
 					rx = n
