@@ -112,6 +112,17 @@ type TunnelConfig struct {
 	Inbound   *esp.Config // manual SA for peer → local
 	Interface string      // inner interface name (TUN), e.g. "gre0"
 
+	// Allowed lists the inner addresses that may be on the peer's side of
+	// the tunnel, like WireGuard's AllowedIPs; nil means any, an empty
+	// list none. Inbound, the source of every inner packet must be in it:
+	// in route mode the packet the SA carries (and the SA's negotiated
+	// peer selectors are narrowed to it), in the GRE modes the packet GRE
+	// carries, whose source the Child SA's selectors (GRE between the two
+	// gateways) say nothing about (RFC 4301 §5.2). Outbound, in route mode,
+	// the destination must be in it. The config layer sets it from the
+	// tunnel's "allowed" key; by default, in route mode, to its routes.
+	Allowed []netip.Prefix
+
 	// NATTraversal: IKE may move ESP into UDP (RFC 3948) when it sees a
 	// NAT, so the UDP socket is opened too and the MTU leaves room for
 	// the UDP header.

@@ -16,12 +16,14 @@ import (
 	"github.com/greipsec/greipsec/tun"
 )
 
-// Queue depths, in batches.
+// Queue depths, in batches. What they can hold is bounded by each tunnel's
+// outbound queue (queueOutboundSize) and inbound packets in flight
+// (maxInboundPerTunnel); these only need to be deep enough not to make the
+// readers wait for the workers.
 const (
 	queueEncryptionSize = 1024
 	queueDecryptionSize = 1024
-	queueOutboundSize   = 1024
-	queueInboundSize    = 1024
+	queueInboundSize    = maxInboundPerTunnel // at least one packet per group
 	maxBatchSize        = conn.IdealBatchSize
 )
 
@@ -69,7 +71,7 @@ type Device struct {
 
 	// inbound maps an inbound SPI to its SA and tunnel. Readers load it
 	// without locking; writers copy it under inboundMu.
-	inbound   atomic.Pointer[map[uint32]inboundSA]
+	inbound   atomic.Pointer[map[uint32]*inboundSA]
 	inboundMu sync.Mutex
 
 	mu      sync.Mutex // guards binds, tunnels, closed
@@ -80,13 +82,16 @@ type Device struct {
 	readers sync.WaitGroup // TUN readers and socket receivers
 	workers sync.WaitGroup // crypto workers and per-tunnel sequential stages
 
-	stats DeviceStats
+	stats       DeviceStats
+	receiveErrs *errorLog
 }
 
-// inboundSA is one entry of the inbound SA table.
+// inboundSA is one entry of the inbound SA table: the SA, its tunnel, and
+// the policy its inner packets must be within (nil: none). Immutable.
 type inboundSA struct {
 	sa     *esp.SA
 	tunnel *Tunnel
+	policy *policy
 }
 
 type bindKey struct {
@@ -98,6 +103,12 @@ type bindKey struct {
 type bindState struct {
 	bind conn.Bind
 	udp  bool
+	// landing is the size of the buffers the receivers read datagrams
+	// into. UDP: MaxMessageSize, for UDP GRO and IKE messages of any
+	// size. Raw ESP: the largest ESP packet a tunnel on the socket expects,
+	// at least smallBufferSize (so a peer whose MTU is somewhat larger than
+	// ours still gets through); larger datagrams are truncated and dropped.
+	landing atomic.Int64
 }
 
 // DeviceStats counts what a Device drops before a packet reaches a tunnel.
@@ -107,6 +118,7 @@ type DeviceStats struct {
 	Keepalives  atomic.Uint64 // NAT keepalives received (RFC 3948 §2.3)
 	IKE         atomic.Uint64 // IKE messages received on ESP-in-UDP sockets
 	ReceiveErrs atomic.Uint64 // socket receive errors
+	NoBuffer    atomic.Uint64 // ESP dropped because no buffer was free (large datagrams beyond the staging pool)
 }
 
 // NewDevice starts a Device with no tunnels.
@@ -122,8 +134,9 @@ func NewDevice(opts Options) *Device {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	d.pool.init()
-	empty := make(map[uint32]inboundSA)
+	d.pool.init(workers)
+	d.receiveErrs = newErrorLog(d.log, slog.LevelWarn, "socket receive error")
+	empty := make(map[uint32]*inboundSA)
 	d.inbound.Store(&empty)
 	d.queue.encryption = make(chan *outboundContainer, queueEncryptionSize)
 	d.queue.decryption = make(chan *inboundContainer, queueDecryptionSize)
@@ -186,17 +199,20 @@ func (d *Device) AddTunnel(cfg TunnelConfig, dev tun.Device) (*Tunnel, error) {
 		if err != nil {
 			return nil, fmt.Errorf("dataplane: tunnel %q: outbound SA: %w", cfg.Name, err)
 		}
-		t.SetOutboundSA(sa)
+		if err := t.SetOutboundSA(sa, nil); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Inbound != nil {
 		sa, err := esp.NewSA(*cfg.Inbound)
 		if err != nil {
 			return nil, fmt.Errorf("dataplane: tunnel %q: inbound SA: %w", cfg.Name, err)
 		}
-		if err := t.AddInboundSA(sa); err != nil {
+		if err := t.AddInboundSA(sa, nil); err != nil {
 			return nil, err
 		}
 	}
+	d.pool.addTunnel(t)
 	d.tunnels = append(d.tunnels, t)
 	t.start()
 	return t, nil
@@ -213,7 +229,14 @@ func (d *Device) bindKeyFor(transport Transport, local netip.Addr, port uint16) 
 // first use.
 func (d *Device) bindLocked(cfg *TunnelConfig, transport Transport) (*bindState, error) {
 	key := d.bindKeyFor(transport, cfg.Local, cfg.UDPPort)
+	landing := int64(MaxMessageSize)
+	if transport == TransportESP {
+		landing = int64(max(smallBufferSize, OverheadOf(cfg).MaxESPLen))
+	}
 	if bs, ok := d.binds[key]; ok {
+		if bs.landing.Load() < landing {
+			bs.landing.Store(landing) // the receivers grow their buffers
+		}
 		return bs, nil
 	}
 	b, err := d.opts.Bind(transport, cfg.Local, cfg.UDPPort)
@@ -225,6 +248,7 @@ func (d *Device) bindLocked(cfg *TunnelConfig, transport Transport) (*bindState,
 		return nil, fmt.Errorf("dataplane: tunnel %q: open %s socket on %s: %w", cfg.Name, transport, cfg.Local, err)
 	}
 	bs := &bindState{bind: b, udp: transport == TransportUDP}
+	bs.landing.Store(landing)
 	d.binds[key] = bs
 	for _, fn := range fns {
 		d.readers.Add(1)
@@ -251,7 +275,7 @@ func (d *Device) SendUDP(port uint16, dst netip.AddrPort, pkts [][]byte) error {
 }
 
 // lookupInbound finds the SA for an inbound SPI without locking.
-func (d *Device) lookupInbound(spi uint32) (inboundSA, bool) {
+func (d *Device) lookupInbound(spi uint32) (*inboundSA, bool) {
 	in, ok := (*d.inbound.Load())[spi]
 	return in, ok
 }
@@ -277,6 +301,7 @@ func (d *Device) Close() error {
 	for _, bs := range binds {
 		errs = append(errs, bs.bind.Close())
 	}
+	d.pool.close() // a TUN reader waiting for a buffer stops
 	d.readers.Wait()
 	// The readers are done: nothing more enters the queues.
 	close(d.queue.encryption)
@@ -285,5 +310,9 @@ func (d *Device) Close() error {
 		close(t.queue.inbound)
 	}
 	d.workers.Wait()
+	d.receiveErrs.stop()
+	for _, t := range tunnels {
+		t.stopLogs()
+	}
 	return errors.Join(errs...)
 }

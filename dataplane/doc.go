@@ -5,23 +5,29 @@
 //
 // One packet's path reads top to bottom in two files:
 //
-//	send.go      TUN device → GRE → ESP seal → socket (outbound, three stages)
-//	receive.go   socket → SPI lookup → ESP open → anti-replay → GRE → TUN (inbound, three stages)
+//	send.go      TUN device → selectors → GRE → ESP seal → socket (outbound, three stages)
+//	receive.go   socket → SPI lookup → outer source → ESP open → anti-replay → GRE →
+//	             selectors → TUN (inbound, three stages)
 //
 // and around them:
 //
 //	device.go    Device: the tunnels, the shared outer sockets, the inbound SA table, the workers
 //	tunnel.go    Tunnel: one tunnel's SAs, outer path and counters; the IKE-facing methods
 //	config.go    TunnelConfig: mode (gre-transport, gre-tunnel, route) and transport (esp, udp)
+//	selector.go  traffic selectors (RFC 4301 §4.4.1) and the prefix table that checks them
 //	mtu.go       the per-packet overhead and the inner MTU and MSS derived from it
-//	pools.go     the bounded buffer and element free lists
+//	pools.go     the buffers: what holds memory, and the bounds per tunnel and core
+//	gso.go       staging the first packet of each UDP GSO run in a large buffer
+//	gro.go       staging the first packet of each TUN GRO run in a large buffer
+//	errlog.go    summaries of repeated errors (nothing is logged per packet)
 //
 // The outer sockets are wireguard-go conn.Binds: its StdNetBind for
 // ESP-in-UDP (sendmmsg/recvmmsg with UDP GSO/GRO), and package link's raw
 // ESP socket and in-memory link. TCP MSS clamping is in package mss.
 //
 // The dataplane knows nothing of IKE message formats: IKE installs and
-// removes SAs through Tunnel.SetOutboundSA, AddInboundSA, RemoveInboundSA and
-// SetOuter, and exchanges its messages on the ESP-in-UDP socket through
-// Options.IKE and Device.SendUDP.
+// removes SAs, with their negotiated traffic selectors, through
+// Tunnel.SetOutboundSA, AddInboundSA, RemoveInboundSA and SetOuter, and
+// exchanges its messages on the ESP-in-UDP socket through Options.IKE and
+// Device.SendUDP.
 package dataplane

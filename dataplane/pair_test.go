@@ -38,6 +38,7 @@ type pair struct {
 	ta, tb     *Tunnel
 	tunA, tunB *tun.Memory
 	linkA      *link.Memory
+	lb         *link.Memory
 }
 
 func testKey(alg esp.Algorithm, seed byte) []byte {
@@ -69,7 +70,7 @@ func newPair(t testing.TB, a, b TunnelConfig) *pair {
 	}
 	la, lb := link.NewMemoryPair(netip.AddrPortFrom(a.Local, port), netip.AddrPortFrom(b.Local, port))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p := &pair{linkA: la}
+	p := &pair{linkA: la, lb: lb}
 	p.a = NewDevice(Options{Logger: log, Bind: func(Transport, netip.Addr, uint16) (conn.Bind, error) { return la, nil }})
 	p.b = NewDevice(Options{Logger: log, Bind: func(Transport, netip.Addr, uint16) (conn.Bind, error) { return lb, nil }})
 	mtu, err := ResolveMTU(&a)
@@ -117,11 +118,26 @@ func udpPacket(src, dst netip.Addr, n int) []byte {
 }
 
 // exchange sends pkts into from's TUN device and checks they come out of
-// to's TUN device unchanged and in order.
+// to's TUN device unchanged and in order. It keeps at most exchangeWindow
+// packets in flight, as a transport with flow control would: the receiving
+// gateway drops what exceeds a tunnel's inbound share rather than hold up
+// its socket (maxInboundPerTunnel).
 func exchange(t *testing.T, from, to *tun.Memory, pkts [][]byte) {
 	t.Helper()
+	const exchangeWindow = 256
+	credit := make(chan struct{}, exchangeWindow)
+	for range exchangeWindow {
+		credit <- struct{}{}
+	}
+	done := make(chan struct{})
+	defer close(done)
 	go func() {
 		for _, p := range pkts {
+			select {
+			case <-credit:
+			case <-done:
+				return
+			}
 			from.Inject(p)
 		}
 	}()
@@ -131,6 +147,7 @@ func exchange(t *testing.T, from, to *tun.Memory, pkts [][]byte) {
 			if !bytes.Equal(got, want) {
 				t.Fatalf("packet %d (%d bytes): got %d bytes %x..., want %x...", i, len(want), len(got), head(got), head(want))
 			}
+			credit <- struct{}{}
 		case <-time.After(5 * time.Second):
 			t.Fatalf("packet %d of %d (%d bytes) did not arrive", i, len(pkts), len(want))
 		}

@@ -4,85 +4,242 @@ import (
 	"sync"
 )
 
-// MaxMessageSize is the size of every packet buffer. It holds the largest
-// datagram the sockets and the TUN device can coalesce (UDP GRO, TCP GRO).
+/* Buffers: what holds memory, and its bounds.
+ *
+ * Every packet in flight has one buffer. Go never returns the pages of a
+ * buffer to the OS while a free list keeps it, and a page once written
+ * stays resident, so the resident memory of the dataplane is the bytes
+ * ever written into the buffers it keeps. Three rules bound it:
+ *
+ *  1. Packets travel in small buffers (smallBufferSize, 2 KiB: one packet
+ *     of a tunnel on a path MTU of up to about 1950 bytes). Only a tunnel
+ *     whose packets do not fit (a jumbo path or inner MTU) uses large ones
+ *     (MaxMessageSize, 64 KiB) for all its packets.
+ *
+ *  2. Large buffers are used only where coalescing needs them, and only
+ *     while it does: each socket receiver owns the batch of large buffers
+ *     it lands datagrams in (UDP GRO puts up to 64 KiB into one; an IKE
+ *     message may be large) and copies each ESP packet into a small buffer;
+ *     the sender copies the first packet of each UDP GSO run into a large
+ *     buffer that the socket coalesces the run into (gso.go); the TUN writer
+ *     does the same for the first packet of each run that TUN GRO will
+ *     coalesce (gro.go). Those staging buffers come from a pool of
+ *     largeStagingPerWorker per worker, and go back after the call. When
+ *     none is free the packets go out uncoalesced: slower, never stuck.
+ *
+ *  3. Every pool has a limit that grows with the tunnels: each tunnel adds
+ *     what it can hold at most (tunnelShare): its TUN reader's batch, its
+ *     outbound queue, and maxInboundPerTunnel packets between the socket
+ *     receiver and its TUN device. The receivers never wait for a buffer:
+ *     a tunnel over its inbound share, or a full pool, drops the packet and
+ *     counts it. So a stalled tunnel holds at most its own share and never
+ *     starves the others, and nothing holds a buffer while idle beyond one
+ *     batch per TUN reader.
+ */
+
+// MaxMessageSize is the size of a large buffer: the largest datagram the
+// sockets and the TUN device can coalesce (UDP GRO and GSO, TCP GRO).
 const MaxMessageSize = 1<<16 - 1
 
-// A waitPool is a free list of items bounded by a maximum count: Get blocks
-// while max items are out, which bounds the memory the queues hold. Unlike
-// sync.Pool it never drops items at a garbage collection, so once the
-// pipeline has warmed up it allocates nothing.
-type waitPool struct {
-	mu    sync.Mutex
-	cond  sync.Cond
-	free  []any
-	count int // items allocated so far
-	max   int // 0: no limit
-	new   func() any
+// smallBufferSize is the size of the buffer one packet travels in. It is a
+// Go allocation size class, so no memory is lost to rounding.
+const smallBufferSize = 2048
+
+// Bounds on what one tunnel holds, and on the staging buffers.
+const (
+	// queueOutboundSize is how many batches a tunnel's sender may lag
+	// behind its TUN reader; the reader then waits (backpressure on the
+	// inner side).
+	queueOutboundSize = 8
+	// maxInboundPerTunnel is how many inbound packets of one tunnel may
+	// be between the socket receiver and the TUN write; beyond it the
+	// receiver drops the tunnel's packets (TunnelStats.QueueFull).
+	maxInboundPerTunnel = 1024
+	// largeStagingPerWorker is how many large buffers the senders and TUN
+	// writers may use for coalescing, per crypto worker (per core).
+	largeStagingPerWorker = 32
+	// maxStagedPerCall bounds the staging buffers of one Write or Send.
+	maxStagedPerCall = 8
+)
+
+// A bufferPool is a free list of packet buffers of one size with a limit
+// on how many exist. Get waits while the limit is reached; TryGet returns
+// nil instead, for the receive paths, which must never wait. Unlike
+// sync.Pool it keeps its buffers across garbage collections, so a warm
+// pipeline allocates nothing; when the limit is lowered (a tunnel goes),
+// Put lets the surplus go to the garbage collector. The zero value is not
+// usable; see newBufferPool. Safe for concurrent use.
+type bufferPool struct {
+	size int
+
+	mu     sync.Mutex
+	cond   sync.Cond
+	free   [][]byte
+	count  int // buffers that exist: free and in use
+	limit  int
+	closed bool
 }
 
-func newWaitPool(max int, new func() any) *waitPool {
-	p := &waitPool{max: max, new: new}
+func newBufferPool(size, limit int) *bufferPool {
+	p := &bufferPool{size: size, limit: limit}
 	p.cond.L = &p.mu
 	return p
 }
 
-func (p *waitPool) Get() any {
+// Get returns a buffer of the pool's size, waiting while the limit is
+// reached, or nil once the pool is closed.
+func (p *bufferPool) Get() []byte {
 	p.mu.Lock()
-	for len(p.free) == 0 && p.max != 0 && p.count >= p.max {
+	for len(p.free) == 0 && p.count >= p.limit && !p.closed {
 		p.cond.Wait()
 	}
+	return p.getLocked()
+}
+
+// TryGet returns a buffer of the pool's size, or nil if the limit is
+// reached or the pool is closed.
+func (p *bufferPool) TryGet() []byte {
+	p.mu.Lock()
+	return p.getLocked()
+}
+
+func (p *bufferPool) getLocked() []byte {
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
 	if n := len(p.free); n > 0 {
-		x := p.free[n-1]
+		b := p.free[n-1]
 		p.free[n-1] = nil
 		p.free = p.free[:n-1]
 		p.mu.Unlock()
-		return x
+		return b
+	}
+	if p.count >= p.limit {
+		p.mu.Unlock()
+		return nil
 	}
 	p.count++
 	p.mu.Unlock()
-	return p.new()
+	return make([]byte, p.size)
 }
 
-func (p *waitPool) Put(x any) {
+// Put returns b, which Get or TryGet returned, to the pool.
+func (p *bufferPool) Put(b []byte) {
 	p.mu.Lock()
-	p.free = append(p.free, x)
+	if p.count > p.limit {
+		p.count-- // the limit was lowered: let the surplus go
+	} else {
+		p.free = append(p.free, b[:p.size])
+	}
 	p.mu.Unlock()
 	p.cond.Signal()
 }
 
+// grow raises the limit by n (lowers it, for n < 0).
+func (p *bufferPool) grow(n int) {
+	p.mu.Lock()
+	p.limit += n
+	for p.count > p.limit && len(p.free) > 0 {
+		p.free[len(p.free)-1] = nil
+		p.free = p.free[:len(p.free)-1]
+		p.count--
+	}
+	p.mu.Unlock()
+	p.cond.Broadcast()
+}
+
+// close makes Get and TryGet return nil from now on, and wakes waiters.
+func (p *bufferPool) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.cond.Broadcast()
+}
+
+// stats returns how many buffers exist and the limit.
+func (p *bufferPool) stats() (count, limit int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.count, p.limit
+}
+
+// A freeList keeps values of type T for reuse, without limit: what bounds
+// them is the buffers they carry. Safe for concurrent use.
+type freeList[T any] struct {
+	mu   sync.Mutex
+	free []*T
+}
+
+func (l *freeList[T]) Get() *T {
+	l.mu.Lock()
+	if n := len(l.free); n > 0 {
+		x := l.free[n-1]
+		l.free[n-1] = nil
+		l.free = l.free[:n-1]
+		l.mu.Unlock()
+		return x
+	}
+	l.mu.Unlock()
+	return new(T)
+}
+
+func (l *freeList[T]) Put(x *T) {
+	l.mu.Lock()
+	l.free = append(l.free, x)
+	l.mu.Unlock()
+}
+
 // pools holds the buffers and elements of one Device.
 type pools struct {
-	buffers            *waitPool
-	outboundElements   *waitPool
-	outboundContainers *waitPool
-	inboundElements    *waitPool
-	inboundContainers  *waitPool
+	small, large       *bufferPool
+	outboundElements   freeList[outboundElement]
+	outboundContainers freeList[outboundContainer]
+	inboundElements    freeList[inboundElement]
+	inboundContainers  freeList[inboundContainer]
 }
 
-// maxBuffers bounds the packet buffers in flight per Device. 4096 buffers of
-// 64 KiB are 256 MiB of address space; only the bytes packets touch are
-// resident.
-const maxBuffers = 4096
-
-func (p *pools) init() {
-	p.buffers = newWaitPool(maxBuffers, func() any { return new([MaxMessageSize]byte) })
-	p.outboundElements = newWaitPool(0, func() any { return new(outboundElement) })
-	p.outboundContainers = newWaitPool(0, func() any {
-		return &outboundContainer{elems: make([]*outboundElement, 0, maxBatchSize)}
-	})
-	p.inboundElements = newWaitPool(0, func() any { return new(inboundElement) })
-	p.inboundContainers = newWaitPool(0, func() any {
-		return &inboundContainer{elems: make([]*inboundElement, 0, maxBatchSize)}
-	})
+func (p *pools) init(workers int) {
+	p.small = newBufferPool(smallBufferSize, 0)
+	p.large = newBufferPool(MaxMessageSize, largeStagingPerWorker*workers)
 }
 
-func (p *pools) GetBuffer() *[MaxMessageSize]byte  { return p.buffers.Get().(*[MaxMessageSize]byte) }
-func (p *pools) PutBuffer(b *[MaxMessageSize]byte) { p.buffers.Put(b) }
-
-func (p *pools) GetOutboundElement() *outboundElement {
-	return p.outboundElements.Get().(*outboundElement)
+// tunnelShare is the most buffers one tunnel holds (see the comment at the
+// top of this file): its TUN reader's batch, one more batch it has read
+// and waits to queue, the outbound queue, the batch its sender is sending,
+// and its inbound packets.
+func tunnelShare(tunBatch int) int {
+	return (queueOutboundSize+3)*tunBatch + maxInboundPerTunnel
 }
+
+// poolFor returns the pool of the buffers a tunnel's packets travel in.
+func (p *pools) poolFor(t *Tunnel) *bufferPool {
+	if t.largeBuffers {
+		return p.large
+	}
+	return p.small
+}
+
+// addTunnel and removeTunnel grow and shrink the limit of t's pool by its
+// share. Device.RemoveTunnel calls removeTunnel once t's goroutines are done.
+func (p *pools) addTunnel(t *Tunnel)    { p.poolFor(t).grow(tunnelShare(t.tun.BatchSize())) }
+func (p *pools) removeTunnel(t *Tunnel) { p.poolFor(t).grow(-tunnelShare(t.tun.BatchSize())) }
+
+func (p *pools) close() {
+	p.small.close()
+	p.large.close()
+}
+
+// PutBuffer returns a buffer from either pool.
+func (p *pools) PutBuffer(b []byte) {
+	if cap(b) >= MaxMessageSize {
+		p.large.Put(b)
+	} else {
+		p.small.Put(b)
+	}
+}
+
+func (p *pools) GetOutboundElement() *outboundElement { return p.outboundElements.Get() }
 
 func (p *pools) PutOutboundElement(e *outboundElement) {
 	*e = outboundElement{}
@@ -90,17 +247,21 @@ func (p *pools) PutOutboundElement(e *outboundElement) {
 }
 
 func (p *pools) GetOutboundContainer() *outboundContainer {
-	return p.outboundContainers.Get().(*outboundContainer)
+	c := p.outboundContainers.Get()
+	if c.elems == nil {
+		c.elems = make([]*outboundElement, 0, maxBatchSize)
+	}
+	return c
 }
 
 func (p *pools) PutOutboundContainer(c *outboundContainer) {
 	clear(c.elems)
 	c.elems = c.elems[:0]
-	c.tunnel = nil
+	c.tunnel, c.out, c.path = nil, nil, nil
 	p.outboundContainers.Put(c)
 }
 
-func (p *pools) GetInboundElement() *inboundElement { return p.inboundElements.Get().(*inboundElement) }
+func (p *pools) GetInboundElement() *inboundElement { return p.inboundElements.Get() }
 
 func (p *pools) PutInboundElement(e *inboundElement) {
 	*e = inboundElement{}
@@ -108,7 +269,11 @@ func (p *pools) PutInboundElement(e *inboundElement) {
 }
 
 func (p *pools) GetInboundContainer() *inboundContainer {
-	return p.inboundContainers.Get().(*inboundContainer)
+	c := p.inboundContainers.Get()
+	if c.elems == nil {
+		c.elems = make([]*inboundElement, 0, maxBatchSize)
+	}
+	return c
 }
 
 func (p *pools) PutInboundContainer(c *inboundContainer) {

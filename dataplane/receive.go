@@ -19,11 +19,18 @@ import (
 /* Inbound: one packet's path from the wire to the TUN device.
  *
  * 1. RoutineReceiveIncoming (sequential, per socket). Receive a batch
- *    (recvmmsg; UDP GRO for ESP-in-UDP, split back into datagrams). On a
- *    UDP socket, tell ESP from IKE (behind the 4-byte non-ESP marker) and
- *    NAT keepalives (RFC 3948). Look up the SPI in the inbound SA table
- *    (no lock) and group the batch by tunnel. Each group is locked and put
- *    on the device's decryption queue and on its tunnel's inbound queue.
+ *    (recvmmsg; UDP GRO for ESP-in-UDP, split back into datagrams) into
+ *    the receiver's own landing buffers. On a UDP socket, tell ESP from
+ *    IKE (behind the 4-byte non-ESP marker) and NAT keepalives (RFC 3948).
+ *    Look up the SPI in the inbound SA table (no lock). Before paying for
+ *    decryption, drop a packet whose outer source is not the tunnel's peer
+ *    (its current address, any port: a NAT may change the port) and one
+ *    for a tunnel that already has maxInboundPerTunnel packets in flight
+ *    (its TUN device is slow). Copy each remaining packet into a small
+ *    buffer and group the batch by tunnel. Each group is locked and put on
+ *    its tunnel's inbound queue, without waiting: a full queue drops the
+ *    group, so one stalled tunnel never holds up the socket for the others;
+ *    then on the device's decryption queue.
  *
  * 2. RoutineDecryption (parallel, one per core, shared by all tunnels).
  *    Authenticate and decrypt each packet in place, check its padding.
@@ -35,12 +42,17 @@ import (
  *    §3.4.3) — here, after authentication and in order, so the window only
  *    ever moves for genuine packets — then the next header check, GRE
  *    decapsulation (in GRE tunnel mode after checking the inner IP header),
- *    the selector check, and MSS clamping. Write the batch to the TUN
- *    device in one call (GRO coalesces TCP segments).
+ *    the inner packet's shape, the selector check (RFC 4301 §5.2: source
+ *    on the peer's side, destination on ours, the SA's protocol; in the GRE
+ *    modes the tunnel's allowed sources), and MSS clamping. Copy the first
+ *    packet of each run that TUN GRO will coalesce into a large buffer
+ *    (gro.go), and write the batch to the TUN device in one call.
  *
  * Packets that fail any check are dropped and counted: by the device
- * (unknown SPI, malformed), by the SA (authentication, padding, replay, next
- * header, GRE, selector) — never logged one by one.
+ * (unknown SPI, malformed, no buffer), by the tunnel (outer source, queue
+ * full), by the SA (authentication, padding, replay, next header, GRE,
+ * selector) — never logged one by one. Failing socket receives and TUN
+ * writes are logged in summaries (errorLog).
  */
 
 // inboundTUNOffset is the offset passed to the TUN device's Write: every
@@ -49,9 +61,9 @@ import (
 const inboundTUNOffset = esp.HeadroomLen
 
 type inboundElement struct {
-	buffer     *[MaxMessageSize]byte
+	buffer     []byte // the whole buffer, small or large
 	packet     []byte // the ESP packet as received, then the payload
-	sa         *esp.SA
+	in         *inboundSA
 	src        netip.Addr
 	seq        uint64
 	nextHeader byte
@@ -66,45 +78,46 @@ type inboundContainer struct {
 	elems  []*inboundElement
 }
 
-func (d *Device) newInboundElement() *inboundElement {
-	e := d.pool.GetInboundElement()
-	e.buffer = d.pool.GetBuffer()
-	return e
-}
-
 func (d *Device) putInboundElement(e *inboundElement) {
 	d.pool.PutBuffer(e.buffer)
 	d.pool.PutInboundElement(e)
 }
 
+// inboundBuffer returns a buffer for an inbound packet of n bytes of
+// tunnel t, or nil if none is free.
+func (d *Device) inboundBuffer(t *Tunnel, n int) []byte {
+	if t.largeBuffers || n > smallBufferSize {
+		return d.pool.large.TryGet()
+	}
+	return d.pool.small.TryGet()
+}
+
 // RoutineReceiveIncoming is stage 1 for one receive function of a socket.
 func (d *Device) RoutineReceiveIncoming(bs *bindState, recv conn.ReceiveFunc) {
+	defer d.readers.Done()
 	batch := bs.bind.BatchSize()
-	elems := make([]*inboundElement, batch)
+	// The landing buffers are this receiver's alone: only the bytes
+	// written into them become resident, typically one page each, and a
+	// whole 64 KiB only where UDP GRO lands a coalesced datagram.
 	bufs := make([][]byte, batch)
 	sizes := make([]int, batch)
 	eps := make([]conn.Endpoint, batch)
-	for i := range elems {
-		elems[i] = d.newInboundElement()
-		bufs[i] = elems[i].buffer[:]
-	}
 	groups := make([]*inboundContainer, 0, 8)
-	defer func() {
-		for _, e := range elems {
-			d.putInboundElement(e)
-		}
-		d.readers.Done()
-	}()
 
 	errs := 0 // consecutive receive errors
 	for {
+		if size := int(bs.landing.Load()); len(bufs[0]) < size {
+			for i := range bufs {
+				bufs[i] = make([]byte, size)
+			}
+		}
 		n, err := recv(bufs, sizes, eps)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			d.stats.ReceiveErrs.Add(1)
-			d.log.Debug("receive failed", "err", err)
+			d.receiveErrs.add(err)
 			// A socket that keeps failing must not spin a core.
 			errs++
 			time.Sleep(time.Duration(min(errs, 100)) * 10 * time.Millisecond)
@@ -142,22 +155,58 @@ func (d *Device) RoutineReceiveIncoming(bs *bindState, recv conn.ReceiveFunc) {
 				d.stats.UnknownSPI.Add(1)
 				continue
 			}
-			e := elems[i]
-			e.packet = pkt
-			e.sa = in.sa
-			e.src = eps[i].DstIP()
-			groups = d.appendToGroup(groups, in.tunnel, e)
-			elems[i] = d.newInboundElement()
-			bufs[i] = elems[i].buffer[:]
+			t := in.tunnel
+			src := eps[i].DstIP().Unmap()
+			if src != t.path.Load().peer {
+				t.stats.BadSource.Add(1)
+				continue
+			}
+			if t.inFlight.Add(1) > maxInboundPerTunnel {
+				t.inFlight.Add(-1)
+				t.stats.QueueFull.Add(1)
+				continue
+			}
+			buf := d.inboundBuffer(t, len(pkt))
+			if buf == nil {
+				t.inFlight.Add(-1)
+				d.stats.NoBuffer.Add(1)
+				continue
+			}
+			e := d.pool.GetInboundElement()
+			e.buffer = buf
+			e.packet = buf[:copy(buf, pkt)]
+			e.in = in
+			e.src = src
+			groups = d.appendToGroup(groups, t, e)
 		}
 		for i, c := range groups {
-			c.Lock()
-			c.tunnel.queue.inbound <- c
-			d.queue.decryption <- c
 			groups[i] = nil
+			c.Lock()
+			select {
+			case c.tunnel.queue.inbound <- c:
+			default:
+				// The tunnel's stage 3 is behind (its TUN device is slow
+				// or stalled): drop rather than wait, so the other tunnels
+				// on this socket go on.
+				c.tunnel.stats.QueueFull.Add(uint64(len(c.elems)))
+				d.dropInboundContainer(c)
+				continue
+			}
+			d.queue.decryption <- c
 		}
 		groups = groups[:0]
 	}
+}
+
+// dropInboundContainer releases a locked container that never reached
+// stage 2, with its packets.
+func (d *Device) dropInboundContainer(c *inboundContainer) {
+	c.tunnel.inFlight.Add(-int64(len(c.elems)))
+	for _, e := range c.elems {
+		d.putInboundElement(e)
+	}
+	c.Unlock()
+	d.pool.PutInboundContainer(c)
 }
 
 // appendToGroup adds e to the container of tunnel t in groups, starting one
@@ -187,7 +236,7 @@ func (d *Device) RoutineDecryption() {
 	defer d.workers.Done()
 	for c := range d.queue.decryption {
 		for _, e := range c.elems {
-			e.packet, e.nextHeader, e.seq, e.err = e.sa.Open(e.packet)
+			e.packet, e.nextHeader, e.seq, e.err = e.in.sa.Open(e.packet)
 		}
 		c.Unlock()
 	}
@@ -198,37 +247,45 @@ func (t *Tunnel) RoutineSequentialReceiver() {
 	d := t.device
 	defer d.workers.Done()
 	bufs := make([][]byte, 0, maxBatchSize)
+	var gro groStager
 	for c := range t.queue.inbound {
 		c.Lock()
 		path := t.path.Load()
 		var bytes uint64
 		for _, e := range c.elems {
-			if e.err != nil || !e.sa.Accept(e.seq, len(e.packet)) {
+			if e.err != nil || !e.in.sa.Accept(e.seq, len(e.packet)) {
 				continue
 			}
 			inner, ok := t.decapsulate(path, e)
 			if !ok {
 				continue
 			}
+			if !e.in.policy.inbound(inner) {
+				e.in.sa.CountDrop(esp.DropSelector)
+				continue
+			}
 			if t.cfg.MSSClamp {
 				mss.Clamp(inner, t.mss4, t.mss6)
 			}
-			start := MaxMessageSize - cap(inner) // inner's offset in e.buffer
+			start := cap(e.buffer) - cap(inner) // inner's offset in e.buffer
 			bufs = append(bufs, e.buffer[start-inboundTUNOffset:start+len(inner)])
 			bytes += uint64(len(inner))
 		}
 		if len(bufs) > 0 {
+			gro.stage(&d.pool, bufs, inboundTUNOffset)
 			if _, err := t.tun.Write(bufs, inboundTUNOffset); err != nil {
 				t.stats.WriteErrors.Add(1)
 				if !t.closing.Load() {
-					d.log.Debug("TUN write failed", "tunnel", t.cfg.Name, "err", err)
+					t.writeErrs.add(err)
 				}
 			}
+			gro.release(&d.pool)
 			t.stats.RxPackets.Add(uint64(len(bufs)))
 			t.stats.RxBytes.Add(bytes)
 			clear(bufs)
 			bufs = bufs[:0]
 		}
+		t.inFlight.Add(-int64(len(c.elems)))
 		for _, e := range c.elems {
 			d.putInboundElement(e)
 		}
@@ -238,8 +295,8 @@ func (t *Tunnel) RoutineSequentialReceiver() {
 }
 
 // decapsulate checks an authenticated ESP payload against the tunnel's mode
-// and selectors and returns the inner packet, or false after counting the
-// reason on the SA.
+// and returns the inner packet, whole, or false after counting the reason
+// on the SA.
 func (t *Tunnel) decapsulate(path *outerPath, e *inboundElement) ([]byte, bool) {
 	p := e.packet
 	switch path.mode {
@@ -253,7 +310,7 @@ func (t *Tunnel) decapsulate(path *outerPath, e *inboundElement) ([]byte, bool) 
 		// Transport mode: the selector is the outer header, peer → local.
 		// Behind a NAT (ESP-in-UDP) the source is the NAT's address.
 		if path.transport == TransportESP && e.src != t.cfg.Peer {
-			e.sa.CountDrop(esp.DropSelector)
+			e.in.sa.CountDrop(esp.DropSelector)
 			return nil, false
 		}
 
@@ -266,7 +323,7 @@ func (t *Tunnel) decapsulate(path *outerPath, e *inboundElement) ([]byte, bool) 
 
 	f, n, err := gre.Parse(p)
 	if err != nil || (t.cfg.GRE.HasKey && (!f.KeyPresent || f.Key != t.cfg.GRE.Key)) {
-		e.sa.CountDrop(esp.DropGRE)
+		e.in.sa.CountDrop(esp.DropGRE)
 		return nil, false
 	}
 	var nh byte
@@ -276,7 +333,7 @@ func (t *Tunnel) decapsulate(path *outerPath, e *inboundElement) ([]byte, bool) 
 	case gre.ProtocolIPv6:
 		nh = ipProtoIPv6
 	default:
-		e.sa.CountDrop(esp.DropGRE)
+		e.in.sa.CountDrop(esp.DropGRE)
 		return nil, false
 	}
 	return t.checkInner(e, p[n:], nh)
@@ -284,7 +341,7 @@ func (t *Tunnel) decapsulate(path *outerPath, e *inboundElement) ([]byte, bool) 
 
 func (t *Tunnel) dropNextHeader(e *inboundElement) ([]byte, bool) {
 	if e.nextHeader != ipProtoDummy { // dummy packets are dropped silently
-		e.sa.CountDrop(esp.DropNextHeader)
+		e.in.sa.CountDrop(esp.DropNextHeader)
 	}
 	return nil, false
 }
@@ -299,7 +356,7 @@ func (t *Tunnel) stripInnerIPHeader(e *inboundElement, p []byte) ([]byte, bool) 
 		if !ip.IsValid(len(p)) || ip.TransportProtocol() != ipProtoGRE || ip.More() || ip.FragmentOffset() != 0 ||
 			netip.AddrFrom4(ip.SourceAddress().As4()) != t.cfg.Peer ||
 			netip.AddrFrom4(ip.DestinationAddress().As4()) != t.cfg.Local {
-			e.sa.CountDrop(esp.DropSelector)
+			e.in.sa.CountDrop(esp.DropSelector)
 			return nil, false
 		}
 		return p[ip.HeaderLength():ip.TotalLength()], true
@@ -308,7 +365,7 @@ func (t *Tunnel) stripInnerIPHeader(e *inboundElement, p []byte) ([]byte, bool) 
 		if !ip.IsValid(len(p)) || ip.NextHeader() != ipProtoGRE ||
 			netip.AddrFrom16(ip.SourceAddress().As16()) != t.cfg.Peer ||
 			netip.AddrFrom16(ip.DestinationAddress().As16()) != t.cfg.Local {
-			e.sa.CountDrop(esp.DropSelector)
+			e.in.sa.CountDrop(esp.DropSelector)
 			return nil, false
 		}
 		return p[header.IPv6MinimumSize : header.IPv6MinimumSize+int(ip.PayloadLength())], true
@@ -317,14 +374,15 @@ func (t *Tunnel) stripInnerIPHeader(e *inboundElement, p []byte) ([]byte, bool) 
 }
 
 // checkInner checks that p is a whole IPv4 (nh 4) or IPv6 (nh 41) packet
-// and returns it trimmed to its own length.
+// and returns it trimmed to its own length. A malformed one counts as
+// outside the selectors.
 func (t *Tunnel) checkInner(e *inboundElement, p []byte, nh byte) ([]byte, bool) {
 	switch nh {
 	case ipProtoIPv4:
 		ip := header.IPv4(p)
 		if len(p) < header.IPv4MinimumSize || ip.HeaderLength() < header.IPv4MinimumSize || header.IPVersion(p) != header.IPv4Version ||
 			int(ip.TotalLength()) > len(p) || int(ip.TotalLength()) < int(ip.HeaderLength()) {
-			e.sa.CountDrop(esp.DropSelector)
+			e.in.sa.CountDrop(esp.DropSelector)
 			return nil, false
 		}
 		return p[:ip.TotalLength()], true
@@ -332,7 +390,7 @@ func (t *Tunnel) checkInner(e *inboundElement, p []byte, nh byte) ([]byte, bool)
 		ip := header.IPv6(p)
 		if len(p) < header.IPv6MinimumSize || header.IPVersion(p) != header.IPv6Version ||
 			header.IPv6MinimumSize+int(ip.PayloadLength()) > len(p) {
-			e.sa.CountDrop(esp.DropSelector)
+			e.in.sa.CountDrop(esp.DropSelector)
 			return nil, false
 		}
 		return p[:header.IPv6MinimumSize+int(ip.PayloadLength())], true

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"sync"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -19,12 +20,16 @@ import (
  * 1. RoutineReadFromTUN (sequential, per tunnel). Read a batch from the TUN
  *    device into buffers that leave outboundOffset bytes of headroom, so
  *    that every header goes in front of the packet without a copy. For each
- *    packet: check it is IPv4 or IPv6, clamp the TCP MSS of SYNs, write the
- *    GRE header (and in GRE tunnel mode the IP header from local to peer)
- *    into the headroom, and take the next ESP sequence number from the
- *    outbound SA. Sequence numbers are assigned here, in order. The batch
- *    is locked and put both on the device's encryption queue and, to keep
- *    its place, on the tunnel's outbound queue.
+ *    packet: check it is IPv4 or IPv6 and that it fits its buffer with the
+ *    ESP trailer (else TooBig), check it against the outbound SA's
+ *    selectors in route mode (RFC 4301 §5.1: source on our side,
+ *    destination on the peer's; else NoPolicy), clamp the TCP MSS of SYNs,
+ *    write the GRE header (and in GRE tunnel mode the IP header from local
+ *    to peer) into the headroom, and take the next ESP sequence number
+ *    from the outbound SA. Sequence numbers are assigned here, in order.
+ *    The batch is locked and put both on the device's encryption queue
+ *    and, to keep its place, on the tunnel's outbound queue (which bounds
+ *    how far the tunnel runs ahead: the reader waits when it is full).
  *
  * 2. RoutineEncryption (parallel, one per core, shared by all tunnels).
  *    Fill in the GRE checksum if the tunnel sends one, then seal each
@@ -34,7 +39,9 @@ import (
  * 3. RoutineSequentialSender (sequential, per tunnel). Take the next batch
  *    from the outbound queue, wait for its lock (the workers are done with
  *    it), and hand it to the socket in one call: sendmmsg, UDP GSO for
- *    ESP-in-UDP. The kernel adds the outer IP (and UDP) header.
+ *    ESP-in-UDP, for which the first packet of each run the socket can
+ *    coalesce is copied into a large buffer first (gso.go). The kernel adds
+ *    the outer IP (and UDP) header.
  *
  * Buffer layout of one outbound packet:
  *
@@ -51,7 +58,7 @@ import (
 const outboundOffset = esp.HeadroomLen + ipv6HeaderLen + gre.MaxHeaderLen
 
 type outboundElement struct {
-	buffer     *[MaxMessageSize]byte
+	buffer     []byte // the whole buffer, small or large
 	packet     []byte // the sealed ESP packet, once encrypted
 	start, end int    // ESP packet (before sealing: headroom + payload) within buffer
 	greStart   int    // GRE header within buffer, when a GRE checksum is due; else 0
@@ -65,13 +72,21 @@ type outboundContainer struct {
 	sync.Mutex
 	tunnel *Tunnel
 	path   *outerPath
-	sa     *esp.SA
+	out    *outboundSA
 	elems  []*outboundElement
 }
 
-func (d *Device) newOutboundElement() *outboundElement {
+// newOutboundElement returns an element with a buffer for t's packets,
+// waiting for one if t's pool is at its limit, or nil once the Device is
+// closed.
+func (t *Tunnel) newOutboundElement() *outboundElement {
+	d := t.device
+	b := d.pool.poolFor(t).Get()
+	if b == nil {
+		return nil
+	}
 	e := d.pool.GetOutboundElement()
-	e.buffer = d.pool.GetBuffer()
+	e.buffer = b
 	return e
 }
 
@@ -87,32 +102,42 @@ func (t *Tunnel) RoutineReadFromTUN() {
 	elems := make([]*outboundElement, batch)
 	bufs := make([][]byte, batch)
 	sizes := make([]int, batch)
-	for i := range elems {
-		elems[i] = d.newOutboundElement()
-		bufs[i] = elems[i].buffer[:]
-	}
 	defer func() {
 		for _, e := range elems {
-			d.putOutboundElement(e)
+			if e != nil {
+				d.putOutboundElement(e)
+			}
 		}
 		close(t.queue.outbound)
 		d.readers.Done()
 	}()
+	// fill gives every slot a buffer; false once the Device is closed.
+	fill := func() bool {
+		for i, e := range elems {
+			if e == nil {
+				if e = t.newOutboundElement(); e == nil {
+					return false
+				}
+				elems[i], bufs[i] = e, e.buffer
+			}
+		}
+		return true
+	}
 
-	for {
+	errs := 0 // consecutive read errors
+	for fill() {
 		n, err := t.tun.Read(bufs, sizes, outboundOffset)
 		if n > 0 {
 			c := d.pool.GetOutboundContainer()
 			c.tunnel = t
-			c.sa = t.outbound.Load()
+			c.out = t.outbound.Load()
 			c.path = t.path.Load()
 			for i := range n {
-				if sizes[i] == 0 || !t.prepareOutbound(c.sa, c.path.mode, elems[i], sizes[i]) {
+				if sizes[i] == 0 || !t.prepareOutbound(c.out, c.path.mode, elems[i], sizes[i]) {
 					continue
 				}
 				c.elems = append(c.elems, elems[i])
-				elems[i] = d.newOutboundElement()
-				bufs[i] = elems[i].buffer[:]
+				elems[i] = nil
 			}
 			if len(c.elems) == 0 {
 				d.pool.PutOutboundContainer(c)
@@ -122,23 +147,29 @@ func (t *Tunnel) RoutineReadFromTUN() {
 				d.queue.encryption <- c
 			}
 		}
-		if err != nil {
-			if errors.Is(err, wgtun.ErrTooManySegments) {
-				t.stats.ReadErrors.Add(1)
-				continue
-			}
-			if !t.closing.Load() && !errors.Is(err, os.ErrClosed) {
-				t.stats.ReadErrors.Add(1)
-				d.log.Error("reading from TUN device failed; tunnel stops sending", "tunnel", t.cfg.Name, "err", err)
-			}
+		if err == nil {
+			errs = 0
+			continue
+		}
+		if t.closing.Load() || errors.Is(err, os.ErrClosed) {
 			return
 		}
+		// One bad packet (too large for the buffers, more segments than
+		// the batch) or a transient failure: count it, log a summary,
+		// and go on reading. Back off if the device keeps failing.
+		t.stats.ReadErrors.Add(1)
+		t.readErrs.add(err)
+		if errors.Is(err, wgtun.ErrTooManySegments) {
+			continue
+		}
+		errs++
+		time.Sleep(time.Duration(min(errs, 100)) * time.Millisecond)
 	}
 }
 
 // prepareOutbound does stage 1's work on one packet of size bytes at
 // outboundOffset in e.buffer. It returns false if the packet is dropped.
-func (t *Tunnel) prepareOutbound(sa *esp.SA, mode Mode, e *outboundElement, size int) bool {
+func (t *Tunnel) prepareOutbound(out *outboundSA, mode Mode, e *outboundElement, size int) bool {
 	pkt := e.buffer[outboundOffset : outboundOffset+size]
 	var protocol uint16
 	switch {
@@ -152,8 +183,27 @@ func (t *Tunnel) prepareOutbound(sa *esp.SA, mode Mode, e *outboundElement, size
 		t.stats.BadInner.Add(1)
 		return false
 	}
-	if sa == nil {
+	// The ESP trailer must fit behind the packet (RFC 4303 §2.4): a
+	// packet that fills the buffer (a TUN MTU set higher than the
+	// tunnel's) cannot be sealed.
+	encap := 0
+	if mode != ModeRoute {
+		f := greFields(&t.cfg, protocol)
+		encap = f.HeaderLen()
+		if mode == ModeGRETunnel {
+			encap += t.innerIPLen()
+		}
+	}
+	if outboundOffset+size+esp.TrailerLen(encap+size) > len(e.buffer) {
+		t.stats.TooBig.Add(1)
+		return false
+	}
+	if out == nil {
 		t.stats.NoSA.Add(1)
+		return false
+	}
+	if mode == ModeRoute && !out.policy.outbound(pkt) {
+		t.stats.NoPolicy.Add(1)
 		return false
 	}
 	if t.cfg.MSSClamp {
@@ -180,7 +230,7 @@ func (t *Tunnel) prepareOutbound(sa *esp.SA, mode Mode, e *outboundElement, size
 		}
 	}
 
-	seq, ok := sa.NextSeq()
+	seq, ok := out.sa.NextSeq()
 	if !ok {
 		t.stats.SeqExhausted.Add(1)
 		return false
@@ -242,7 +292,7 @@ func (d *Device) RoutineEncryption() {
 			if e.greStart != 0 {
 				gre.GRE(e.buffer[e.greStart:e.end]).SetChecksum()
 			}
-			e.packet = c.sa.Seal(e.buffer[e.start:e.end], e.seq, e.nextHeader)
+			e.packet = c.out.sa.Seal(e.buffer[e.start:e.end], e.seq, e.nextHeader)
 		}
 		c.Unlock()
 	}
@@ -253,9 +303,11 @@ func (t *Tunnel) RoutineSequentialSender() {
 	d := t.device
 	defer d.workers.Done()
 	bufs := make([][]byte, 0, maxBatchSize)
+	var gso gsoStager
 	for c := range t.queue.outbound {
 		c.Lock()
-		bind, max := c.path.bind.bind, c.path.bind.bind.BatchSize()
+		bs, ep := c.path.bind, c.path.endpoint
+		max := bs.bind.BatchSize()
 		var bytes uint64
 		bufs = bufs[:0]
 		for _, e := range c.elems {
@@ -263,16 +315,23 @@ func (t *Tunnel) RoutineSequentialSender() {
 			bytes += uint64(e.end - outboundOffset)
 		}
 		for i := 0; i < len(bufs); i += max {
-			if err := bind.Send(bufs[i:min(i+max, len(bufs))], c.path.endpoint); err != nil {
+			chunk := bufs[i:min(i+max, len(bufs))]
+			if bs.udp {
+				gso.stage(&d.pool, chunk, ep.DstIP().Is6())
+			}
+			err := bs.bind.Send(chunk, ep)
+			gso.release(&d.pool)
+			if err != nil {
 				t.stats.SendErrors.Add(1)
 				if !t.closing.Load() {
-					d.log.Debug("send failed", "tunnel", t.cfg.Name, "err", err)
+					t.sendErrs.add(err)
 				}
 			}
 		}
-		c.sa.CountTx(uint64(len(c.elems)), bytes)
+		c.out.sa.CountTx(uint64(len(c.elems)), bytes)
 		t.stats.TxPackets.Add(uint64(len(c.elems)))
 		t.stats.TxBytes.Add(bytes)
+		clear(bufs)
 		for _, e := range c.elems {
 			d.putOutboundElement(e)
 		}

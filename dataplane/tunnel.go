@@ -3,6 +3,7 @@ package dataplane
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"sync/atomic"
 
@@ -26,8 +27,18 @@ type Tunnel struct {
 	tun  tun.Device
 	path atomic.Pointer[outerPath]
 
-	outbound atomic.Pointer[esp.SA]
+	outbound atomic.Pointer[outboundSA]
 	closing  atomic.Bool
+
+	// largeBuffers: the tunnel's packets do not fit small buffers (a
+	// jumbo path or inner MTU), so all of them travel in large ones.
+	largeBuffers bool
+	// inFlight is the number of inbound packets between the socket
+	// receiver and the end of the TUN write, at most maxInboundPerTunnel.
+	inFlight atomic.Int64
+
+	// Summaries of repeated failures (the data path never logs per packet).
+	sendErrs, writeErrs, readErrs *errorLog
 
 	// greSeq is the last GRE sequence number sent (RFC 2890 §2.2). Only
 	// RoutineReadFromTUN touches it.
@@ -47,8 +58,16 @@ type Tunnel struct {
 type outerPath struct {
 	bind      *bindState
 	endpoint  conn.Endpoint
+	peer      netip.Addr // the endpoint's address, unmapped: inbound ESP must come from it
 	transport Transport
 	mode      Mode
+}
+
+// outboundSA is the SA that seals a tunnel's packets, with the policy its
+// packets must be within.
+type outboundSA struct {
+	sa     *esp.SA
+	policy *policy
 }
 
 // TunnelStats counts a tunnel's traffic and the drops that no SA counts.
@@ -59,11 +78,15 @@ type TunnelStats struct {
 	RxPackets    atomic.Uint64 // inner packets written to the TUN device
 	RxBytes      atomic.Uint64
 	NoSA         atomic.Uint64 // outbound packets with no outbound SA installed
+	NoPolicy     atomic.Uint64 // outbound packets outside the outbound SA's selectors (route mode) or Allowed
 	SeqExhausted atomic.Uint64 // outbound packets refused: the SA's sequence numbers or lifetime ran out
 	BadInner     atomic.Uint64 // packets from the TUN device that are not IPv4 or IPv6
+	TooBig       atomic.Uint64 // packets from the TUN device too large to seal in a buffer
 	SendErrors   atomic.Uint64 // batches the socket refused
 	WriteErrors  atomic.Uint64 // batches the TUN device refused
 	ReadErrors   atomic.Uint64 // TUN reads that failed
+	BadSource    atomic.Uint64 // inbound ESP from an outer source other than the peer, dropped before decryption
+	QueueFull    atomic.Uint64 // inbound packets dropped because the tunnel had maxInboundPerTunnel in flight (slow TUN device)
 }
 
 func (c *TunnelConfig) check() error {
@@ -79,6 +102,11 @@ func (c *TunnelConfig) check() error {
 	case c.Transport > TransportUDP:
 		return fmt.Errorf("dataplane: tunnel %q: unknown transport %v", c.Name, c.Transport)
 	}
+	for i, p := range c.Allowed {
+		if !p.IsValid() {
+			return fmt.Errorf("dataplane: tunnel %q: allowed prefix %d is invalid", c.Name, i+1)
+		}
+	}
 	c.Local, c.Peer = c.Local.Unmap(), c.Peer.Unmap()
 	return nil
 }
@@ -93,6 +121,14 @@ func newTunnel(d *Device, cfg TunnelConfig, mtu int, dev tun.Device, bs *bindSta
 		mss6:     uint16(mtu - ipv6HeaderLen - tcpHeaderLen),
 		tun:      dev,
 	}
+	// The largest packet a buffer must hold: outbound, the inner MTU with
+	// the headroom and the ESP trailer; inbound, an ESP packet of the path.
+	need := max(outboundOffset+mtu+esp.TrailerLen(t.overhead.Encap()+mtu), t.overhead.MaxESPLen)
+	t.largeBuffers = need > smallBufferSize
+	attrs := []any{"tunnel", cfg.Name}
+	t.sendErrs = newErrorLog(d.log, slog.LevelWarn, "send error", attrs...)
+	t.writeErrs = newErrorLog(d.log, slog.LevelWarn, "TUN write error", attrs...)
+	t.readErrs = newErrorLog(d.log, slog.LevelWarn, "TUN read error", attrs...)
 	peer := netip.AddrPortFrom(cfg.Peer, 0)
 	if cfg.Transport == TransportUDP {
 		peer = netip.AddrPortFrom(cfg.Peer, cfg.UDPPort)
@@ -119,7 +155,7 @@ func (t *Tunnel) setPath(bs *bindState, transport Transport, peer netip.AddrPort
 	if err != nil {
 		return fmt.Errorf("dataplane: tunnel %q: peer %s: %w", t.cfg.Name, peer, err)
 	}
-	t.path.Store(&outerPath{bind: bs, endpoint: ep, transport: transport, mode: mode})
+	t.path.Store(&outerPath{bind: bs, endpoint: ep, peer: peer.Addr().Unmap(), transport: transport, mode: mode})
 	return nil
 }
 
@@ -166,16 +202,48 @@ func (t *Tunnel) Overhead() Overhead { return t.overhead }
 func (t *Tunnel) Stats() *TunnelStats { return &t.stats }
 
 // OutboundSA returns the SA that seals outbound packets, or nil.
-func (t *Tunnel) OutboundSA() *esp.SA { return t.outbound.Load() }
+func (t *Tunnel) OutboundSA() *esp.SA {
+	if out := t.outbound.Load(); out != nil {
+		return out.sa
+	}
+	return nil
+}
 
 // SetOutboundSA makes sa the SA for outbound packets (nil: drop them). Used
 // at start with manual keys and by IKE when a Child SA is installed or
-// rekeyed.
-func (t *Tunnel) SetOutboundSA(sa *esp.SA) { t.outbound.Store(sa) }
+// rekeyed. In route mode an outbound packet must be within sel (source in
+// Local, destination in Peer) and the tunnel's Allowed list, else it is
+// dropped and counted as NoPolicy (RFC 4301 §5.1); IKE passes the Child
+// SA's negotiated selectors, and nil sel (manual keys) leaves only Allowed.
+// In the GRE modes sel is not used: the selectors are the GRE between the
+// gateways. It fails only for an invalid prefix in sel.
+func (t *Tunnel) SetOutboundSA(sa *esp.SA, sel *Selectors) error {
+	if sa == nil {
+		t.outbound.Store(nil)
+		return nil
+	}
+	pol, err := newPolicy(t.cfg.Mode, sel, t.cfg.Allowed)
+	if err != nil {
+		return fmt.Errorf("dataplane: tunnel %q: outbound SA 0x%08x: %w", t.cfg.Name, sa.SPI(), err)
+	}
+	t.outbound.Store(&outboundSA{sa: sa, policy: pol})
+	return nil
+}
 
 // AddInboundSA installs sa: inbound ESP with its SPI is decrypted and
-// delivered to this tunnel. The SPI must be unique in the Device.
-func (t *Tunnel) AddInboundSA(sa *esp.SA) error {
+// delivered to this tunnel. The SPI must be unique in the Device. In route
+// mode every inner packet the SA carries must be within sel (source in
+// Peer, destination in Local, with the selector's protocol) and have its
+// source in the tunnel's Allowed list; in the GRE modes the source of the
+// packet GRE carries must be in Allowed. Packets outside are dropped and
+// counted on the SA (esp.DropSelector; RFC 4301 §5.2). IKE passes the
+// Child SA's negotiated selectors; nil sel (manual keys) leaves only
+// Allowed.
+func (t *Tunnel) AddInboundSA(sa *esp.SA, sel *Selectors) error {
+	pol, err := newPolicy(t.cfg.Mode, sel, t.cfg.Allowed)
+	if err != nil {
+		return fmt.Errorf("dataplane: tunnel %q: inbound SA 0x%08x: %w", t.cfg.Name, sa.SPI(), err)
+	}
 	d := t.device
 	d.inboundMu.Lock()
 	defer d.inboundMu.Unlock()
@@ -183,11 +251,11 @@ func (t *Tunnel) AddInboundSA(sa *esp.SA) error {
 	if _, ok := old[sa.SPI()]; ok {
 		return fmt.Errorf("dataplane: tunnel %q: inbound SPI 0x%08x already in use", t.cfg.Name, sa.SPI())
 	}
-	next := make(map[uint32]inboundSA, len(old)+1)
+	next := make(map[uint32]*inboundSA, len(old)+1)
 	for k, v := range old {
 		next[k] = v
 	}
-	next[sa.SPI()] = inboundSA{sa: sa, tunnel: t}
+	next[sa.SPI()] = &inboundSA{sa: sa, tunnel: t, policy: pol}
 	d.inbound.Store(&next)
 	return nil
 }
@@ -202,7 +270,7 @@ func (t *Tunnel) RemoveInboundSA(spi uint32) {
 	if in, ok := old[spi]; !ok || in.tunnel != t {
 		return
 	}
-	next := make(map[uint32]inboundSA, len(old))
+	next := make(map[uint32]*inboundSA, len(old))
 	for k, v := range old {
 		if k != spi {
 			next[k] = v
@@ -220,4 +288,11 @@ func (t *Tunnel) InboundSAs() []*esp.SA {
 		}
 	}
 	return sas
+}
+
+// stopLogs ends the tunnel's error summaries.
+func (t *Tunnel) stopLogs() {
+	t.sendErrs.stop()
+	t.writeErrs.stop()
+	t.readErrs.stop()
 }

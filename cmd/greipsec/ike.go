@@ -282,7 +282,7 @@ func (p *ikePeer) handle(ev ikev2.Event) {
 		}
 		p.tunnel.RemoveInboundSA(ev.InSPI)
 		if cur := p.tunnel.OutboundSA(); cur != nil && cur.SPI() == ev.OutSPI {
-			p.tunnel.SetOutboundSA(nil)
+			p.tunnel.SetOutboundSA(nil, nil)
 		}
 		log.Info("Child SA removed", "spi_in", fmt.Sprintf("0x%08x", ev.InSPI), "spi_out", fmt.Sprintf("0x%08x", ev.OutSPI), "reason", ev.Reason)
 	case ikev2.PeerMoved:
@@ -321,7 +321,8 @@ func (p *ikePeer) install(ev ikev2.ChildSAUp) error {
 	if err != nil {
 		return fmt.Errorf("outbound SA: %w", err)
 	}
-	if err := p.tunnel.AddInboundSA(in); err != nil {
+	sel := childSelectors(ev)
+	if err := p.tunnel.AddInboundSA(in, sel); err != nil {
 		return err
 	}
 	peer := netip.AddrPortFrom(ev.Peer.Addr().Unmap(), 0)
@@ -332,9 +333,25 @@ func (p *ikePeer) install(ev ikev2.ChildSAUp) error {
 		p.tunnel.RemoveInboundSA(ev.InSPI)
 		return err
 	}
-	p.tunnel.SetOutboundSA(out)
+	if err := p.tunnel.SetOutboundSA(out, sel); err != nil {
+		p.tunnel.RemoveInboundSA(ev.InSPI)
+		return err
+	}
 	p.inSA, p.outSA, p.transport = in, out, ev.Transport
 	return nil
+}
+
+// childSelectors returns the Child SA's negotiated traffic selectors, which
+// the dataplane enforces in route mode (RFC 4301 §5).
+func childSelectors(ev ikev2.ChildSAUp) *dataplane.Selectors {
+	conv := func(ts []ikev2.Selector) []dataplane.Selector {
+		out := make([]dataplane.Selector, len(ts))
+		for i, s := range ts {
+			out[i] = dataplane.Selector{Prefix: s.Prefix, Protocol: s.Protocol}
+		}
+		return out
+	}
+	return &dataplane.Selectors{Local: conv(ev.LocalTS), Peer: conv(ev.PeerTS)}
 }
 
 // espAlgorithm maps a negotiated ESP transform to the dataplane's AEAD.
