@@ -53,6 +53,43 @@ func TestBufferPool(t *testing.T) {
 	}
 }
 
+// TestInboundBudget checks the dynamic threshold: a tunnel always gets
+// inboundGuaranteed, alone it may borrow two thirds of the shared
+// allowance, two busy tunnels share it, and releases give it back.
+func TestInboundBudget(t *testing.T) {
+	b := inboundBudget{shared: 300}
+	t1, t2 := new(Tunnel), new(Tunnel)
+	fill := func(tu *Tunnel) int {
+		n := 0
+		for b.admit(tu) {
+			n++
+		}
+		return n
+	}
+	if n := fill(t1); n != inboundGuaranteed+200 {
+		t.Errorf("one tunnel alone admitted %d, want %d + 2/3 of 300", n, inboundGuaranteed)
+	}
+	// The second tunnel gets its guarantee, and borrows only while it
+	// holds at most twice what is left: x <= 2(100 - x).
+	if n := fill(t2); n != inboundGuaranteed+66 {
+		t.Errorf("the second tunnel admitted %d, want %d + 66", n, inboundGuaranteed)
+	}
+	b.release(t1, inboundGuaranteed+200)
+	if got := b.borrowed.Load(); got != 66 {
+		t.Errorf("after the first tunnel drained, %d borrowed, want 66", got)
+	}
+	// Releases in pieces, interleaved with admits, still sum up.
+	for range 10 {
+		b.release(t2, 30)
+		b.admit(t2)
+		b.admit(t2)
+	}
+	b.release(t2, int(t2.inFlight.Load()))
+	if got := b.borrowed.Load(); got != 0 || t2.inFlight.Load() != 0 {
+		t.Errorf("after draining: %d borrowed, %d in flight; want 0, 0", got, t2.inFlight.Load())
+	}
+}
+
 // recordingHandler keeps the messages logged through it.
 type recordingHandler struct {
 	mu   sync.Mutex

@@ -16,14 +16,15 @@ import (
 	"github.com/greipsec/greipsec/tun"
 )
 
-// Queue depths, in batches. What they can hold is bounded by each tunnel's
-// outbound queue (queueOutboundSize) and inbound packets in flight
-// (maxInboundPerTunnel); these only need to be deep enough not to make the
-// readers wait for the workers.
+// Queue depths, in batches. What they hold is bounded by each tunnel's
+// outbound queue (queueOutboundSize) and the inbound packets in flight
+// (inboundBudget); these only need to be deep enough not to make the
+// readers wait for the workers. A tunnel's inbound queue that is full
+// drops the group that does not fit.
 const (
 	queueEncryptionSize = 1024
 	queueDecryptionSize = 1024
-	queueInboundSize    = maxInboundPerTunnel // at least one packet per group
+	queueInboundSize    = 1024
 	maxBatchSize        = conn.IdealBatchSize
 )
 

@@ -121,7 +121,7 @@ func udpPacket(src, dst netip.Addr, n int) []byte {
 // to's TUN device unchanged and in order. It keeps at most exchangeWindow
 // packets in flight, as a transport with flow control would: the receiving
 // gateway drops what exceeds a tunnel's inbound share rather than hold up
-// its socket (maxInboundPerTunnel).
+// its socket (inboundBudget).
 func exchange(t *testing.T, from, to *tun.Memory, pkts [][]byte) {
 	t.Helper()
 	const exchangeWindow = 256

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"sync"
+	"sync/atomic"
 )
 
 /* Buffers: what holds memory, and its bounds.
@@ -27,14 +28,15 @@ import (
  *     largeStagingPerWorker per worker, and go back after the call. When
  *     none is free the packets go out uncoalesced: slower, never stuck.
  *
- *  3. Every pool has a limit that grows with the tunnels: each tunnel adds
- *     what it can hold at most (tunnelShare): its TUN reader's batch, its
- *     outbound queue, and maxInboundPerTunnel packets between the socket
- *     receiver and its TUN device. The receivers never wait for a buffer:
- *     a tunnel over its inbound share, or a full pool, drops the packet and
- *     counts it. So a stalled tunnel holds at most its own share and never
- *     starves the others, and nothing holds a buffer while idle beyond one
- *     batch per TUN reader.
+ *  3. Every pool has a limit that grows with the tunnels and the cores:
+ *     each tunnel adds what it can hold at most of its own (tunnelShare):
+ *     its TUN reader's batch, its outbound queue, and inboundGuaranteed
+ *     packets between the socket receiver and its TUN device; the Device
+ *     adds an inbound allowance that the tunnels share, inboundSharedPerWorker
+ *     per core (inboundBudget). The receivers never wait for a buffer: a
+ *     tunnel over its inbound share, or a full pool, drops the packet and
+ *     counts it. So a stalled tunnel never starves the others, and nothing
+ *     holds a buffer while idle beyond one batch per TUN reader.
  */
 
 // MaxMessageSize is the size of a large buffer: the largest datagram the
@@ -51,10 +53,18 @@ const (
 	// behind its TUN reader; the reader then waits (backpressure on the
 	// inner side).
 	queueOutboundSize = 8
-	// maxInboundPerTunnel is how many inbound packets of one tunnel may
-	// be between the socket receiver and the TUN write; beyond it the
-	// receiver drops the tunnel's packets (TunnelStats.QueueFull).
-	maxInboundPerTunnel = 1024
+	// inboundGuaranteed is how many inbound packets a tunnel may always
+	// have between the socket receiver and the end of its TUN write;
+	// beyond it, it borrows from the shared allowance (inboundBudget), and
+	// when that is refused the receiver drops its packets
+	// (TunnelStats.QueueFull).
+	inboundGuaranteed = 256
+	// inboundSharedPerWorker is the shared inbound allowance, per crypto
+	// worker (per core). With one busy tunnel on two cores, it may have
+	// 256 + 2/3 × 4096 packets in flight, about 6 MiB: enough to absorb
+	// the bursts of TCP segmentation offload that a kernel socket buffer
+	// would otherwise hold.
+	inboundSharedPerWorker = 2048
 	// largeStagingPerWorker is how many large buffers the senders and TUN
 	// writers may use for coalescing, per crypto worker (per core).
 	largeStagingPerWorker = 32
@@ -193,6 +203,7 @@ func (l *freeList[T]) Put(x *T) {
 // pools holds the buffers and elements of one Device.
 type pools struct {
 	small, large       *bufferPool
+	inbound            inboundBudget
 	outboundElements   freeList[outboundElement]
 	outboundContainers freeList[outboundContainer]
 	inboundElements    freeList[inboundElement]
@@ -200,16 +211,60 @@ type pools struct {
 }
 
 func (p *pools) init(workers int) {
-	p.small = newBufferPool(smallBufferSize, 0)
+	p.inbound.shared = int64(inboundSharedPerWorker * workers)
+	p.small = newBufferPool(smallBufferSize, int(p.inbound.shared))
 	p.large = newBufferPool(MaxMessageSize, largeStagingPerWorker*workers)
 }
 
-// tunnelShare is the most buffers one tunnel holds (see the comment at the
-// top of this file): its TUN reader's batch, one more batch it has read
-// and waits to queue, the outbound queue, the batch its sender is sending,
-// and its inbound packets.
+// tunnelShare is the most buffers one tunnel holds of its own (see the
+// comment at the top of this file): its TUN reader's batch, one more batch
+// it has read and waits to queue, the outbound queue, the batch its sender
+// is sending, and its guaranteed inbound packets.
 func tunnelShare(tunBatch int) int {
-	return (queueOutboundSize+3)*tunBatch + maxInboundPerTunnel
+	return (queueOutboundSize+3)*tunBatch + inboundGuaranteed
+}
+
+// inboundBudget bounds the inbound packets in flight (from the socket
+// receiver to the end of the TUN write) of all the tunnels of a Device:
+// each tunnel may always have inboundGuaranteed; beyond that it borrows
+// from an allowance the tunnels share, as long as it holds at most twice
+// what is left of it. This is the dynamic threshold by which shared-memory
+// switches share their buffer (Choudhury and Hahne, "Dynamic queue length
+// thresholds for shared-memory packet switches", IEEE/ACM Transactions on
+// Networking 6(2), 1998): one busy tunnel can take two thirds of the
+// allowance to absorb a burst, k busy ones each 2/(2k+1) of it, and a
+// stalled one never all of it. Safe for concurrent use.
+type inboundBudget struct {
+	shared   int64        // the shared allowance, in packets
+	borrowed atomic.Int64 // how much of it the tunnels hold together
+}
+
+// admit counts one more inbound packet of t in flight, or reports false if
+// t may not have it.
+func (b *inboundBudget) admit(t *Tunnel) bool {
+	n := t.inFlight.Add(1)
+	if n <= inboundGuaranteed {
+		return true
+	}
+	own := n - inboundGuaranteed
+	if all := b.borrowed.Add(1); own <= 2*(b.shared-all) {
+		return true
+	}
+	b.borrowed.Add(-1)
+	t.inFlight.Add(-1)
+	return false
+}
+
+// release counts n inbound packets of t done. What t had borrowed beyond
+// inboundGuaranteed goes back to the allowance: the change in
+// max(0, inFlight - inboundGuaranteed), which sums up right whatever the
+// order of concurrent admits and releases.
+func (b *inboundBudget) release(t *Tunnel, n int) {
+	after := t.inFlight.Add(-int64(n))
+	before := after + int64(n)
+	if owed := max(0, before-inboundGuaranteed) - max(0, after-inboundGuaranteed); owed > 0 {
+		b.borrowed.Add(-owed)
+	}
 }
 
 // poolFor returns the pool of the buffers a tunnel's packets travel in.

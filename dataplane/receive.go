@@ -25,8 +25,8 @@ import (
  *    Look up the SPI in the inbound SA table (no lock). Before paying for
  *    decryption, drop a packet whose outer source is not the tunnel's peer
  *    (its current address, any port: a NAT may change the port) and one
- *    for a tunnel that already has maxInboundPerTunnel packets in flight
- *    (its TUN device is slow). Copy each remaining packet into a small
+ *    for a tunnel that already has its share of packets in flight (its
+ *    TUN device is slow: inboundBudget). Copy each remaining packet into a small
  *    buffer and group the batch by tunnel. Each group is locked and put on
  *    its tunnel's inbound queue, without waiting: a full queue drops the
  *    group, so one stalled tunnel never holds up the socket for the others;
@@ -98,18 +98,20 @@ func (d *Device) RoutineReceiveIncoming(bs *bindState, recv conn.ReceiveFunc) {
 	batch := bs.bind.BatchSize()
 	// The landing buffers are this receiver's alone: only the bytes
 	// written into them become resident, typically one page each, and a
-	// whole 64 KiB only where UDP GRO lands a coalesced datagram.
-	bufs := make([][]byte, batch)
+	// whole 64 KiB only where UDP GRO lands a coalesced datagram. Nothing
+	// refers to them after a batch (IKE copies what it keeps).
+	var bufs [][]byte
+	free := func() {}
+	defer func() { free() }()
 	sizes := make([]int, batch)
 	eps := make([]conn.Endpoint, batch)
 	groups := make([]*inboundContainer, 0, 8)
 
 	errs := 0 // consecutive receive errors
 	for {
-		if size := int(bs.landing.Load()); len(bufs[0]) < size {
-			for i := range bufs {
-				bufs[i] = make([]byte, size)
-			}
+		if size := int(bs.landing.Load()); bufs == nil || len(bufs[0]) < size {
+			free()
+			bufs, free = newLanding(batch, size)
 		}
 		n, err := recv(bufs, sizes, eps)
 		if err != nil {
@@ -161,14 +163,13 @@ func (d *Device) RoutineReceiveIncoming(bs *bindState, recv conn.ReceiveFunc) {
 				t.stats.BadSource.Add(1)
 				continue
 			}
-			if t.inFlight.Add(1) > maxInboundPerTunnel {
-				t.inFlight.Add(-1)
+			if !d.pool.inbound.admit(t) {
 				t.stats.QueueFull.Add(1)
 				continue
 			}
 			buf := d.inboundBuffer(t, len(pkt))
 			if buf == nil {
-				t.inFlight.Add(-1)
+				d.pool.inbound.release(t, 1)
 				d.stats.NoBuffer.Add(1)
 				continue
 			}
@@ -201,12 +202,21 @@ func (d *Device) RoutineReceiveIncoming(bs *bindState, recv conn.ReceiveFunc) {
 // dropInboundContainer releases a locked container that never reached
 // stage 2, with its packets.
 func (d *Device) dropInboundContainer(c *inboundContainer) {
-	c.tunnel.inFlight.Add(-int64(len(c.elems)))
+	d.pool.inbound.release(c.tunnel, len(c.elems))
 	for _, e := range c.elems {
 		d.putInboundElement(e)
 	}
 	c.Unlock()
 	d.pool.PutInboundContainer(c)
+}
+
+// heapLanding is newLanding on the Go heap.
+func heapLanding(n, size int) ([][]byte, func()) {
+	bufs := make([][]byte, n)
+	for i := range bufs {
+		bufs[i] = make([]byte, size)
+	}
+	return bufs, func() {}
 }
 
 // appendToGroup adds e to the container of tunnel t in groups, starting one
@@ -285,7 +295,7 @@ func (t *Tunnel) RoutineSequentialReceiver() {
 			clear(bufs)
 			bufs = bufs[:0]
 		}
-		t.inFlight.Add(-int64(len(c.elems)))
+		d.pool.inbound.release(t, len(c.elems))
 		for _, e := range c.elems {
 			d.putInboundElement(e)
 		}

@@ -34,7 +34,7 @@ type Tunnel struct {
 	// jumbo path or inner MTU), so all of them travel in large ones.
 	largeBuffers bool
 	// inFlight is the number of inbound packets between the socket
-	// receiver and the end of the TUN write, at most maxInboundPerTunnel.
+	// receiver and the end of the TUN write (inboundBudget).
 	inFlight atomic.Int64
 
 	// Summaries of repeated failures (the data path never logs per packet).
@@ -86,7 +86,7 @@ type TunnelStats struct {
 	WriteErrors  atomic.Uint64 // batches the TUN device refused
 	ReadErrors   atomic.Uint64 // TUN reads that failed
 	BadSource    atomic.Uint64 // inbound ESP from an outer source other than the peer, dropped before decryption
-	QueueFull    atomic.Uint64 // inbound packets dropped because the tunnel had maxInboundPerTunnel in flight (slow TUN device)
+	QueueFull    atomic.Uint64 // inbound packets dropped because the tunnel had its share in flight (slow TUN device)
 }
 
 func (c *TunnelConfig) check() error {

@@ -12,12 +12,17 @@
 #
 #   RUNS=3 DURATION=10 bench/e2e/run.sh
 #
+# STREAMS=4 runs iperf3 with 4 parallel TCP streams (-P 4). For each tunnel
+# the table also gives the peak resident memory (VmHWM) of the sending (A)
+# and the receiving (B) process.
+#
 # GREIPSEC=/path/to/greipsec uses that binary instead of building ./cmd/greipsec.
 
 set -uo pipefail
 
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
+STREAMS=${STREAMS:-1}
 WIREGUARD_VERSION=v0.0.0-20260522210424-ecfc5a8d5446 # as in go.mod
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -34,6 +39,7 @@ die() { log "run.sh: $*"; exit 1; }
 
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, not '$RUNS'"
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive integer, not '$DURATION'"
+[[ $STREAMS =~ ^[1-9][0-9]*$ ]] || die "STREAMS must be a positive integer, not '$STREAMS'"
 [[ $(id -u) == 0 ]] || die "must run as root (network namespaces, TUN, raw sockets)"
 
 # stop_pid PID: SIGTERM, then SIGKILL after 5 s. Only for our own children.
@@ -151,14 +157,14 @@ wait_until 5 ip netns exec "$NB" bash -c "ss -Hltn sport = :5201 | grep -q ." ||
 # ---------------------------------------------------------------------------
 # Measurements
 
-declare -A MEDIAN RUNSOF MTU ERR
+declare -A MEDIAN RUNSOF MTU ERR HWM
 IPERF_ERR="" IPERF_BPS=""
 
 # iperf DST SECONDS: one iperf3 run from A to DST; sets IPERF_BPS to the
 # receiver's bits/s, or IPERF_ERR. (iperf3 -J may exit 0 after an error.)
 iperf() {
 	local out rc err
-	out=$(timeout $(($2 + 30)) ip netns exec "$NA" iperf3 -c "$1" -t "$2" -J --connect-timeout 3000 2>&1)
+	out=$(timeout $(($2 + 30)) ip netns exec "$NA" iperf3 -c "$1" -t "$2" -P "$STREAMS" -J --connect-timeout 3000 2>&1)
 	rc=$?
 	err=$(jq -r '.error // empty' <<<"$out" 2>/dev/null)
 	if ((rc != 0)) || [[ -n $err ]]; then
@@ -169,6 +175,18 @@ iperf() {
 		IPERF_ERR="iperf3 -c $1: no end.sum_received.bits_per_second in its output"
 		return 1
 	fi
+}
+
+# hwm NAME PID...: record the peak resident memory (VmHWM, MiB) of each
+# process, "A / B".
+hwm() {
+	local name=$1 pid v out=()
+	shift
+	for pid in "$@"; do
+		v=$(awk '/^VmHWM:/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status" 2>/dev/null)
+		out+=("${v:-?}")
+	done
+	HWM[$name]=$(IFS=/; echo "${out[*]}" | sed 's|/| / |g')
 }
 
 # median: the median of the numbers on stdin.
@@ -214,11 +232,13 @@ wireguard() {
 	printf '%s\n' "$ka" >"$TMP/a.key"
 	printf '%s\n' "$kb" >"$TMP/b.key"
 	local ns ifc pid
+	WGPIDS=()
 	for ns in "$NA" "$NB"; do
 		ifc=$WA
 		[[ $ns == "$NB" ]] && ifc=$WB
 		start "$TMP/wireguard-go-$ns.log" "$ns" env LOG_LEVEL=error "$TMP/wireguard-go" -f "$ifc"
 		pid=$STARTED
+		WGPIDS+=("$pid")
 		wait_until 10 test -S "/var/run/wireguard/$ifc.sock" && alive "$pid" || {
 			ERR[wireguard-go]="wireguard-go $ifc did not start: $(tail -c 400 "$TMP/wireguard-go-$ns.log")"
 			return 1
@@ -232,6 +252,7 @@ wireguard() {
 		ip -n "$NB" addr add 10.254.0.2/24 dev "$WB" && ip -n "$NB" link set "$WB" up ||
 		{ ERR[wireguard-go]="configuring wireguard-go failed"; return 1; }
 	measure wireguard-go 10.254.0.2 "$WA"
+	hwm wireguard-go "${WGPIDS[@]}"
 }
 log "== wireguard-go"
 wireguard
@@ -279,6 +300,7 @@ greipsec() {
 	done
 	if ((rc == 0)); then
 		measure "$name" 10.255.0.2 gre0 || rc=1
+		hwm "$name" "${pids[@]}"
 	fi
 	for pid in "${pids[@]}"; do
 		kill -USR1 "$pid" 2>/dev/null # log its counters
@@ -321,10 +343,10 @@ echo "- CPU: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1), $(npro
 echo "- Go: $(go version | awk '{print $3}')"
 echo "- greipsec: $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo 'no commit')"
 echo "- wireguard-go: ${WG_VERSION:-?} (golang.zx2c4.com/wireguard@$WIREGUARD_VERSION)"
-echo "- iperf3: $(iperf3 --version | head -1 | awk '{print $2}'), A -> B, $RUNS runs x ${DURATION} s, median"
+echo "- iperf3: $(iperf3 --version | head -1 | awk '{print $2}'), A -> B, $STREAMS stream(s), $RUNS runs x ${DURATION} s, median"
 echo
-echo "| path | inner MTU | median Gbit/s | runs Gbit/s |"
-echo "|---|---:|---:|---|"
+echo "| path | inner MTU | median Gbit/s | runs Gbit/s | peak RSS (VmHWM) A / B, MiB |"
+echo "|---|---:|---:|---|---|"
 for name in veth wireguard-go greipsec-esp greipsec-udp; do
 	label=$name
 	case $name in
@@ -332,7 +354,7 @@ for name in veth wireguard-go greipsec-esp greipsec-udp; do
 	greipsec-esp) label="greipsec, raw ESP" ;;
 	greipsec-udp) label="greipsec, ESP-in-UDP" ;;
 	esac
-	echo "| $label | ${MTU[$name]:-?} | $(gbps "$name") | ${RUNSOF[$name]:-} |"
+	echo "| $label | ${MTU[$name]:-?} | $(gbps "$name") | ${RUNSOF[$name]:-} | ${HWM[$name]:-} |"
 	if [[ -z ${MEDIAN[$name]:-} ]]; then
 		failed=1
 	fi
