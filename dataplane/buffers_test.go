@@ -105,6 +105,7 @@ func (h *recordingHandler) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder
 	b.WriteString(r.Message)
 	r.Attrs(func(a slog.Attr) bool {
+		a.Value = a.Value.Resolve()
 		b.WriteString(" " + a.String())
 		return true
 	})
@@ -180,6 +181,19 @@ func TestNoLogPerPacket(t *testing.T) {
 	waitFor(t, "2000 send errors", func() bool { return ta.Stats().SendErrors.Load() == 2000 })
 	if lines := h.lines(); len(lines) != 1 || !strings.Contains(lines[0], "network is unreachable") {
 		t.Errorf("2000 failed sends logged %d lines: %q", len(lines), lines)
+	}
+}
+
+func TestStatsLogValue(t *testing.T) {
+	var ts TunnelStats
+	ts.QueueFull.Add(3)
+	var ds DeviceStats
+	ds.NoBuffer.Add(2)
+	h := new(recordingHandler)
+	slog.New(h).Info("counters", "stats", &ts, "device", &ds)
+	if got := h.lines()[0]; !strings.Contains(got, "queue_full=3") || !strings.Contains(got, "no_buffer=2") ||
+		!strings.Contains(got, "bad_source=0") {
+		t.Errorf("logged %q", got)
 	}
 }
 

@@ -122,6 +122,15 @@ type DeviceStats struct {
 	NoBuffer    atomic.Uint64 // ESP dropped because no buffer was free (large datagrams beyond the staging pool)
 }
 
+// LogValue returns every counter, for logging (slog.LogValuer).
+func (s *DeviceStats) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Uint64("unknown_spi", s.UnknownSPI.Load()), slog.Uint64("malformed", s.Malformed.Load()),
+		slog.Uint64("keepalives", s.Keepalives.Load()), slog.Uint64("ike", s.IKE.Load()),
+		slog.Uint64("receive_errors", s.ReceiveErrs.Load()), slog.Uint64("no_buffer", s.NoBuffer.Load()),
+	)
+}
+
 // NewDevice starts a Device with no tunnels.
 func NewDevice(opts Options) *Device {
 	d := &Device{opts: opts, log: opts.Logger, binds: make(map[bindKey]*bindState)}

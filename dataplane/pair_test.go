@@ -62,7 +62,11 @@ func tunnelConfigs(mode Mode, transport Transport, alg esp.Algorithm, esn bool) 
 	return a, b
 }
 
-func newPair(t testing.TB, a, b TunnelConfig) *pair {
+func newPair(t testing.TB, a, b TunnelConfig) *pair { return newPairWith(t, a, b, nil) }
+
+// newPairWith is newPair, calling before (if not nil) with the TUN devices
+// made and the tunnels not yet started: to give them a source or sink.
+func newPairWith(t testing.TB, a, b TunnelConfig, before func(p *pair)) *pair {
 	t.Helper()
 	port := a.UDPPort
 	if port == 0 {
@@ -79,6 +83,9 @@ func newPair(t testing.TB, a, b TunnelConfig) *pair {
 	}
 	p.tunA = tun.NewMemory("a", mtu, maxBatchSize)
 	p.tunB = tun.NewMemory("b", mtu, maxBatchSize)
+	if before != nil {
+		before(p)
+	}
 	if p.ta, err = p.a.AddTunnel(a, p.tunA); err != nil {
 		t.Fatal(err)
 	}

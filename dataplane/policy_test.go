@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -324,21 +325,30 @@ func TestOuterSourceBeforeDecryption(t *testing.T) {
 // goes on, where before its reader stopped for good.
 func TestOversizeTUNPacket(t *testing.T) {
 	a, b := tunnelConfigs(ModeGRETransport, TransportUDP, esp.AES256GCM16, false)
-	p := newPair(t, a, b)
-	big := udpPacket(innerA, innerB, 1)
-	var calls int
-	p.tunA.SetSource(func(buf []byte) int {
-		calls++
-		if calls > 1 {
-			return 0
-		}
-		// A whole-buffer IPv4 packet: its header claims what it can.
-		copy(buf, big)
-		header.IPv4(buf).SetTotalLength(uint16(min(len(buf), 0xffff)))
-		return len(buf)
+	first := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(first) }) }
+	p := newPairWith(t, a, b, func(p *pair) {
+		var calls int // only A's reader calls the source
+		p.tunA.SetSource(func(buf []byte) int {
+			switch calls++; calls {
+			case 1:
+				// A whole-buffer IPv4 packet: its header claims what it can.
+				copy(buf, udpPacket(innerA, innerB, 1))
+				header.IPv4(buf).SetTotalLength(uint16(min(len(buf), 0xffff)))
+				return len(buf)
+			case 2:
+				return 0 // end the batch
+			default:
+				<-first // the next Read waits here until the test moves on
+				return 0
+			}
+		})
 	})
+	t.Cleanup(release) // before the pair's Close, which waits for the reader
 	waitFor(t, "the TooBig drop", func() bool { return p.ta.Stats().TooBig.Load() == 1 })
 	p.tunA.SetSource(nil)
+	release()
 
 	huge := make([]byte, MaxMessageSize)
 	copy(huge, udpPacket(innerA, innerB, 1))

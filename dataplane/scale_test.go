@@ -31,6 +31,12 @@ type manyTunnels struct {
 // otherwise tunnel k has its own outer addresses, so its own raw ESP socket
 // and receiver on each side, as in the review's appendix A.2.
 func newManyTunnels(t testing.TB, n int, shared bool) *manyTunnels {
+	return newManyTunnelsWith(t, n, shared, nil)
+}
+
+// newManyTunnelsWith is newManyTunnels, calling before (if not nil) for
+// each tunnel k with its TUN devices before the tunnel starts.
+func newManyTunnelsWith(t testing.TB, n int, shared bool, before func(k int, a, b *tun.Memory)) *manyTunnels {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	outer := func(side, k int) netip.Addr {
@@ -89,6 +95,9 @@ func newManyTunnels(t testing.TB, n int, shared bool) *manyTunnels {
 			t.Fatal(err)
 		}
 		tunA, tunB := tun.NewMemory(ca.Name, mtu, maxBatchSize), tun.NewMemory(cb.Name, mtu, maxBatchSize)
+		if before != nil {
+			before(k, tunA, tunB)
+		}
 		ta, err := m.a.AddTunnel(ca, tunA)
 		if err != nil {
 			t.Fatal(err)

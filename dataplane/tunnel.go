@@ -296,3 +296,17 @@ func (t *Tunnel) stopLogs() {
 	t.writeErrs.stop()
 	t.readErrs.stop()
 }
+
+// LogValue returns every counter, for logging (slog.LogValuer):
+// log.Info("counters", "tunnel", t.Name(), "stats", t.Stats()).
+func (s *TunnelStats) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Uint64("tx_packets", s.TxPackets.Load()), slog.Uint64("tx_bytes", s.TxBytes.Load()),
+		slog.Uint64("rx_packets", s.RxPackets.Load()), slog.Uint64("rx_bytes", s.RxBytes.Load()),
+		slog.Uint64("no_sa", s.NoSA.Load()), slog.Uint64("no_policy", s.NoPolicy.Load()),
+		slog.Uint64("seq_exhausted", s.SeqExhausted.Load()), slog.Uint64("bad_inner", s.BadInner.Load()),
+		slog.Uint64("too_big", s.TooBig.Load()), slog.Uint64("send_errors", s.SendErrors.Load()),
+		slog.Uint64("write_errors", s.WriteErrors.Load()), slog.Uint64("read_errors", s.ReadErrors.Load()),
+		slog.Uint64("bad_source", s.BadSource.Load()), slog.Uint64("queue_full", s.QueueFull.Load()),
+	)
+}
