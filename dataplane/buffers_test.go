@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -51,6 +52,23 @@ func TestBufferPool(t *testing.T) {
 	if c := <-got; c != nil {
 		t.Fatal("Get returned a buffer after close")
 	}
+}
+
+// TestTunnelShares: each tunnel raises the limit of its pool by what it
+// can hold of its own, and removing it gives that back.
+func TestTunnelShares(t *testing.T) {
+	m := newManyTunnels(t, 3, true)
+	_, base := newBufferPool(1, 0).stats()
+	count, limit := m.a.pool.small.stats()
+	want := base + inboundSharedPerWorker*runtime.GOMAXPROCS(0) + 3*tunnelShare(maxBatchSize)
+	if limit != want || count > limit {
+		t.Errorf("A's small pool: %d buffers, limit %d; want the limit %d", count, limit, want)
+	}
+	m.a.pool.removeTunnel(m.ta[2])
+	if _, l := m.a.pool.small.stats(); l != want-tunnelShare(maxBatchSize) {
+		t.Errorf("after removing a tunnel the limit is %d, want %d", l, want-tunnelShare(maxBatchSize))
+	}
+	m.a.pool.addTunnel(m.ta[2])
 }
 
 // TestInboundBudget checks the dynamic threshold: a tunnel always gets

@@ -82,8 +82,7 @@ func BenchmarkPairMemory(b *testing.B) {
 	credit := make(chan struct{}, 1)
 	done := make(chan struct{})
 	n := int64(b.N)
-	var p *pair
-	p = newPairWith(b, a, bc, func(pp *pair) {
+	p := newPairWith(b, a, bc, func(pp *pair) {
 		pp.tunA.SetSource(func(buf []byte) int {
 			k := produced.Add(1)
 			if k > n {
