@@ -99,12 +99,16 @@ func benchmarkPipeline(b *testing.B, alg esp.Algorithm, size int, mode dataplane
 	warmed := make(chan struct{})
 	done := make(chan struct{})
 	credit := make(chan struct{}, 1)
+	ready := make(chan struct{}) // the SAs are installed
 	var produced, received atomic.Int64
 	n := int64(b.N) + warmup
 	tunA := tun.NewMemory("a", mtu, conn.IdealBatchSize)
 	tunB := tun.NewMemory("b", mtu, conn.IdealBatchSize)
 	tunA.SetSource(func(buf []byte) int {
 		switch k := produced.Add(1); {
+		case k == 1:
+			<-ready
+			return copy(buf, pkt)
 		case k <= n:
 			for k-received.Load() > window {
 				<-credit
@@ -144,6 +148,7 @@ func benchmarkPipeline(b *testing.B, alg esp.Algorithm, size int, mode dataplane
 		install(b, tb, ba, ab, "10.255.0.2/32", "10.255.0.1/32")
 		install(b, ta, ab, ba, "10.255.0.1/32", "10.255.0.2/32")
 	}
+	close(ready)
 	<-warmed
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -153,7 +158,6 @@ func benchmarkPipeline(b *testing.B, alg esp.Algorithm, size int, mode dataplane
 	case <-time.After(5 * time.Minute):
 		b.Fatalf("%d of %d packets arrived", received.Load(), n)
 	}
-	_ = tb
 	elapsed := time.Since(start)
 	b.StopTimer()
 	close(stop)
