@@ -124,7 +124,7 @@ fi
 [[ $GREIPSEC_BUILD == ok ]] || log "run.sh: $GREIPSEC_BUILD"
 
 # ---------------------------------------------------------------------------
-# The two namespaces: the same as package cmd/greipsec/lab builds.
+# The two namespaces: the same as package internal/lab builds.
 
 log "creating namespaces $NA and $NB"
 ip netns add "$NA" || die "ip netns add $NA failed"

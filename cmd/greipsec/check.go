@@ -6,7 +6,7 @@ import (
 	"io"
 	"text/tabwriter"
 
-	"github.com/greipsec/greipsec/cmd/greipsec/config"
+	"github.com/greipsec/greipsec/gateway/config"
 	"github.com/greipsec/greipsec/dataplane"
 )
 

@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/greipsec/greipsec/cmd/greipsec/lab"
+	"github.com/greipsec/greipsec/internal/lab"
 	"github.com/greipsec/greipsec/examples"
 )
 

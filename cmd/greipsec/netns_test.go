@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/greipsec/greipsec/cmd/greipsec/lab"
+	"github.com/greipsec/greipsec/internal/lab"
 	"github.com/greipsec/greipsec/examples"
 )
 

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/greipsec/greipsec/cmd/greipsec/lab"
+	"github.com/greipsec/greipsec/internal/lab"
 )
 
 // The tests in this file run greipsec against strongSwan: Debian's charon

@@ -9,7 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/greipsec/greipsec/cmd/greipsec/config"
+	"github.com/greipsec/greipsec/gateway/config"
 	"github.com/greipsec/greipsec/dataplane"
 	"github.com/greipsec/greipsec/tun"
 )

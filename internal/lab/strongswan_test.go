@@ -51,7 +51,7 @@ func TestStrongSwanExamples(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		dir := filepath.Join("..", "..", "..", "examples", "strongswan", name)
+		dir := filepath.Join("..", "..", "examples", "strongswan", name)
 		for file, want := range map[string][]byte{"strongswan.conf": swan, "swanctl.conf": swanctl} {
 			path := filepath.Join(dir, file)
 			if update {

@@ -541,7 +541,7 @@ func TestLoad(t *testing.T) {
 	}
 }
 
-const examplesDir = "../../../examples"
+const examplesDir = "../../examples"
 
 // TestExamplesManual checks that the two shipped examples with manual keys
 // load and describe the two ends of the same tunnel.
