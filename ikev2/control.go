@@ -39,3 +39,17 @@ func (s *Session) RekeyIKE(now time.Time) bool {
 	}
 	return true
 }
+
+// DeleteChild deletes the Child SA of the established IKE SA with an
+// INFORMATIONAL DELETE (§1.4.1), as swanctl --terminate --child does, and
+// keeps the IKE SA. It reports whether there was a Child SA to delete.
+// Nothing makes a new Child SA afterwards: Close and a new session's
+// Initiate bring the tunnel back.
+func (s *Session) DeleteChild(now time.Time) bool {
+	sa := s.sa
+	if s.closed || sa == nil || sa.state != stateEstablished || sa.retired || sa.child == nil {
+		return false
+	}
+	s.deleteChild(sa, "deleted by the operator", now)
+	return true
+}

@@ -60,7 +60,7 @@ func interop(t *testing.T, file, role string, conf lab.StrongSwanConfig) (*lab.L
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(exe, "up", "-v", "-c", path)
+	cmd := exec.Command(exe, "up", "-v", "-c", path, "--control", path+".sock")
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := l.Start(&l.A, cmd); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,8 @@
 //
 // A file is a TOML document with one [[tunnel]] table per tunnel, keyed
 // either by IKEv2 ([tunnel.ike]) or by hand ([tunnel.sa.out] and
-// [tunnel.sa.in]); see examples/site-a.toml and examples/manual-a.toml for
+// [tunnel.sa.in]), and the optional [control] and [metrics] tables of the
+// running daemon; see examples/site-a.toml and examples/manual-a.toml for
 // every key, with a comment on each. Parse checks the whole file before
 // anything starts and reports each mistake once, naming the file, the
 // line, the tunnel and the key, and saying what was expected:
@@ -39,6 +40,8 @@ type Tunnel struct {
 type Config struct {
 	Path    string   // the file it was read from
 	Tunnels []Tunnel // in the order of the file; at least one
+	Control Control  // [control]: the control socket
+	Metrics Metrics  // [metrics]: the Prometheus endpoint
 }
 
 // Load reads and parses the configuration file at path. A file that cannot
@@ -72,6 +75,7 @@ func parse(path string, data []byte) (*Config, *parser, error) {
 	p.pos = scanPositions(data)
 	top := p.table(nil, nil, nil, raw)
 	list := p.tunnelTables(top)
+	control, metrics := p.readControl(top), p.readMetrics(top)
 	top.finish()
 	if n := p.pos.count([]string{"tunnel"}); n != 0 && n != len(list) {
 		// The position scanner lost its way; better no line numbers
@@ -82,7 +86,7 @@ func parse(path string, data []byte) (*Config, *parser, error) {
 		}
 	}
 
-	cfg := &Config{Path: path}
+	cfg := &Config{Path: path, Control: control, Metrics: metrics}
 	var infos []*tunnelInfo
 	for i, m := range list {
 		if m == nil {
@@ -107,8 +111,10 @@ func parse(path string, data []byte) (*Config, *parser, error) {
 func (p *parser) tunnelTables(top *table) []map[string]any {
 	v, ok := top.get("tunnel")
 	if !ok {
-		if len(top.m) > 0 {
-			return nil // finish reports the keys there are, and says what belongs there
+		for k := range top.m {
+			if k != "control" && k != "metrics" {
+				return nil // finish reports the keys there are, and says what belongs there
+			}
 		}
 		p.errs = append(p.errs, &Error{
 			File: p.file,

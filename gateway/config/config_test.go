@@ -137,7 +137,7 @@ func TestErrors(t *testing.T) {
 		// Unknown keys.
 		{"unknown key", withOut("spii = 1"), 14, []string{`tunnel "gre0": sa.out.spii: unknown key (did you mean spi?)`}},
 		{"unknown key list", withKey("colour = 1"), 9, []string{"colour: unknown key (expected one of: name, interface, mode,"}},
-		{"unknown top-level key", "verbose = true\n" + base, 1, []string{"test.toml:1: verbose: unknown key (the file holds only [[tunnel]] tables)"}},
+		{"unknown top-level key", "verbose = true\n" + base, 1, []string{"test.toml:1: verbose: unknown key (the top level holds [[tunnel]] tables and the [control] and [metrics] tables)"}},
 		{"misspelt tunnel", strings.ReplaceAll(base, "tunnel", "tunel"), 1, []string{"test.toml:1: tunel: unknown key (did you mean tunnel?)"}},
 		{"unknown table", base + "[tunnel.ike2]\nrole = \"initiator\"\n", 21, []string{`tunnel "gre0": ike2: unknown key (did you mean ike?)`}},
 		{"unknown gre key", base + "[tunnel.gre]\nkeyy = 1\n", 22, []string{"gre.keyy: unknown key (did you mean key?)"}},

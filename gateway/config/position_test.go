@@ -208,6 +208,8 @@ func addSeeds(f *testing.F) {
 	f.Add(ikeBase)
 	f.Add(routeBase)
 	f.Add(fullIKE)
+	f.Add(service + base)
+	f.Add(base + "\n" + service)
 	for _, name := range []string{"site-a.toml", "site-b.toml", "manual-a.toml", "manual-b.toml", "strongswan/greipsec.toml", "strongswan/greipsec-gre-tunnel.toml"} {
 		b, err := os.ReadFile(filepath.Join(examplesDir, name))
 		if err != nil {

@@ -268,8 +268,8 @@ func (t *table) suggest(k string) string {
 	if best != "" {
 		return fmt.Sprintf(" (did you mean %s?)", best)
 	}
-	if t.tunnel == nil {
-		return " (the file holds only [[tunnel]] tables)"
+	if t.tunnel == nil && len(t.rel) == 0 {
+		return " (the top level holds [[tunnel]] tables and the [control] and [metrics] tables)"
 	}
 	if len(t.known) == 0 {
 		return ""
