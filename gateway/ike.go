@@ -34,9 +34,9 @@ type ikeRunner struct {
 	// peers maps a peer address to its session. Receivers load it without
 	// locking; addPeer and removePeer copy it under mu.
 	peers atomic.Pointer[map[netip.Addr]*ikePeer]
-	mu    sync.Mutex                   // guards socks and the writers of peers
-	socks map[netip.Addr]*ikeSocket    // port 500 sockets by local address
-	wg    sync.WaitGroup               // socket readers
+	mu    sync.Mutex                // guards socks and the writers of peers
+	socks map[netip.Addr]*ikeSocket // port 500 sockets by local address
+	wg    sync.WaitGroup            // socket readers
 
 	stats RunnerStats
 	// unknown and sendErrs summarise what may repeat at packet rate: one

@@ -16,8 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/greipsec/greipsec/internal/lab"
 	"github.com/greipsec/greipsec/examples"
+	"github.com/greipsec/greipsec/internal/lab"
 )
 
 // The inner addresses of the example configs.

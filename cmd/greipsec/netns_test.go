@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/greipsec/greipsec/internal/lab"
 	"github.com/greipsec/greipsec/examples"
+	"github.com/greipsec/greipsec/internal/lab"
 )
 
 // The tests in this file run real "greipsec up" processes in two network
