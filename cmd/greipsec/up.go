@@ -112,20 +112,22 @@ type upDaemon struct {
 }
 
 func (d *upDaemon) run(cfg *config.Config) error {
-	gw, err := gateway.New(cfg, gateway.Options{Logger: d.log})
-	if err != nil {
-		return err
-	}
-	d.gw, d.cfg = gw, cfg
+	// The control socket first: another greipsec holding it is found
+	// before this one touches the system.
 	socket := d.socketFlag
 	if socket == "" {
 		socket = cfg.Control.Socket
 	}
 	l, err := control.Listen(socket, cfg.Control.Group)
 	if err != nil {
-		gw.Close()
 		return err
 	}
+	gw, err := gateway.New(cfg, gateway.Options{Logger: d.log})
+	if err != nil {
+		l.Close()
+		return err
+	}
+	d.gw, d.cfg = gw, cfg
 	d.control = control.Serve(l, d)
 	if addr := d.metricsAddress(cfg); addr != "" {
 		if d.metrics, err = startMetrics(addr, gw); err != nil {

@@ -336,6 +336,31 @@ func TestPing(t *testing.T) {
 	}
 }
 
+// TestPinger: echo requests every 10 ms on the veth link, IPv4 and IPv6,
+// all answered; to an absent address, all lost.
+func TestPinger(t *testing.T) {
+	l := newLab(t)
+	for _, tc := range []struct {
+		dst  netip.Addr
+		lost bool
+	}{{l.B.Addr4.Addr(), false}, {l.B.Addr6.Addr(), false}, {netip.MustParseAddr("192.0.2.3"), true}} {
+		p, err := l.StartPinger(&l.A, tc.dst, 10*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond)
+		sent, received, err := p.Stop()
+		switch {
+		case err != nil:
+			t.Errorf("ping %s: %v", tc.dst, err)
+		case sent < 30 || sent > 60:
+			t.Errorf("ping %s: %d sent in 500 ms at a 10 ms interval", tc.dst, sent)
+		case tc.lost && received != 0, !tc.lost && received != sent:
+			t.Errorf("ping %s: %d of %d answered", tc.dst, received, sent)
+		}
+	}
+}
+
 func TestTCPThroughput(t *testing.T) {
 	l := newLab(t)
 	for _, tc := range []struct {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"time"
 
 	"golang.org/x/net/icmp"
@@ -192,4 +193,121 @@ func (l *Lab) TCPThroughput(from, to *Host, dst netip.Addr, d time.Duration) (fl
 		return 0, fmt.Errorf("lab: throughput %s → %s: no data received", from.Name, to.Name)
 	}
 	return float64(r.bytes) * 8 / r.elapsed.Seconds(), nil
+}
+
+// A Pinger sends ICMP echo requests at a fixed interval, whether or not
+// replies come, and counts the replies: the "ping -i 0.01" that tests run
+// across a rekey or a reload to show that no packet is lost. Start it with
+// StartPinger; Stop returns the counts.
+type Pinger struct {
+	c        *icmp.PacketConn
+	to       *net.IPAddr
+	proto    int
+	repType  icmp.Type
+	id       int
+	token    [16]byte
+	stop     chan struct{}
+	sendDone chan struct{}
+	recvDone chan struct{}
+
+	mu       sync.Mutex
+	sent     int
+	replies  map[int]bool // by sequence number (which wraps at 65536)
+	sendErrs int
+	firstErr error
+}
+
+// StartPinger starts sending echo requests from inside h to dst every
+// interval.
+func (l *Lab) StartPinger(h *Host, dst netip.Addr, interval time.Duration) (*Pinger, error) {
+	dst = dst.Unmap()
+	network, laddr := "ip4:icmp", "0.0.0.0"
+	p := &Pinger{proto: protoICMP, repType: ipv4.ICMPTypeEchoReply, replies: make(map[int]bool),
+		stop: make(chan struct{}), sendDone: make(chan struct{}), recvDone: make(chan struct{})}
+	var reqType icmp.Type = ipv4.ICMPTypeEcho
+	if dst.Is6() {
+		network, laddr = "ip6:ipv6-icmp", "::"
+		p.proto, p.repType, reqType = protoICMPv6, ipv6.ICMPTypeEchoReply, ipv6.ICMPTypeEchoRequest
+	}
+	err := l.Do(h, func() (err error) {
+		p.c, err = icmp.ListenPacket(network, laddr)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lab: ping from %s: %w", h.Name, err)
+	}
+	var idb [2]byte
+	rand.Read(p.token[:])
+	rand.Read(idb[:])
+	p.id = int(binary.BigEndian.Uint16(idb[:]))
+	p.to = &net.IPAddr{IP: dst.AsSlice()}
+	go p.routineReceive()
+	go p.routineSend(reqType, interval)
+	return p, nil
+}
+
+func (p *Pinger) routineSend(reqType icmp.Type, interval time.Duration) {
+	defer close(p.sendDone)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for seq := 1; ; seq++ {
+		select {
+		case <-p.stop:
+			return
+		case <-tick.C:
+		}
+		s := seq & 0xffff
+		data := binary.BigEndian.AppendUint16(p.token[:16:16], uint16(s))
+		b, _ := (&icmp.Message{Type: reqType, Body: &icmp.Echo{ID: p.id, Seq: s, Data: data}}).Marshal(nil)
+		_, err := p.c.WriteTo(b, p.to)
+		p.mu.Lock()
+		p.sent++
+		if err != nil {
+			p.sendErrs++
+			if p.firstErr == nil {
+				p.firstErr = err
+			}
+		}
+		p.mu.Unlock()
+	}
+}
+
+func (p *Pinger) routineReceive() {
+	defer close(p.recvDone)
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := p.c.ReadFrom(buf)
+		if err != nil {
+			return // closed by Stop
+		}
+		src, ok := from.(*net.IPAddr)
+		if !ok || !src.IP.Equal(p.to.IP) {
+			continue
+		}
+		m, err := icmp.ParseMessage(p.proto, buf[:n])
+		if err != nil || m.Type != p.repType {
+			continue
+		}
+		echo, ok := m.Body.(*icmp.Echo)
+		if !ok || echo.ID != p.id || len(echo.Data) != 18 || !bytes.Equal(echo.Data[:16], p.token[:]) {
+			continue
+		}
+		p.mu.Lock()
+		p.replies[echo.Seq] = true
+		p.mu.Unlock()
+	}
+}
+
+// Stop stops sending, waits a second for the last replies, and returns
+// how many requests were sent and how many were answered, and the first
+// error sending one (a send error counts as a loss).
+func (p *Pinger) Stop() (sent, received int, err error) {
+	close(p.stop)
+	<-p.sendDone
+	time.Sleep(time.Second)
+	p.c.Close()
+	<-p.recvDone
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sent, len(p.replies), p.firstErr
 }
