@@ -112,6 +112,11 @@ type upDaemon struct {
 }
 
 func (d *upDaemon) run(cfg *config.Config) error {
+	// Signals first: a SIGHUP during start-up must not kill the process
+	// (its default action), and a SIGTERM then stops it once it is up.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, append([]os.Signal{os.Interrupt, syscall.SIGTERM}, extraSignals...)...)
+	defer signal.Stop(sigs)
 	// The control socket first: another greipsec holding it is found
 	// before this one touches the system.
 	socket := d.socketFlag
@@ -139,8 +144,6 @@ func (d *upDaemon) run(cfg *config.Config) error {
 	d.log.Info("ready", "tunnels", len(cfg.Tunnels), "control", socket, "metrics", d.metricsAddress(cfg))
 	notify(d.log, daemon.SdNotifyReady)
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, append([]os.Signal{os.Interrupt, syscall.SIGTERM}, extraSignals...)...)
 	for sig := range sigs {
 		switch {
 		case isReloadSignal(sig):
@@ -172,12 +175,13 @@ func (d *upDaemon) shutdown(sigs chan os.Signal) error {
 			d.metrics.close()
 		}
 		d.mu.Unlock()
-		done <- d.gw.Close()
+		err := d.gw.Close()
+		d.log.Info("stopped")
+		done <- err
 	}()
 	for {
 		select {
 		case err := <-done:
-			signal.Stop(sigs)
 			return err
 		case sig := <-sigs:
 			if sig == os.Interrupt || sig == syscall.SIGTERM {
