@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/greipsec/greipsec/gateway"
@@ -127,5 +130,33 @@ func TestVersion(t *testing.T) {
 	want := fmt.Sprintf("greipsec %s (revision %s, %s)\n", v, rev, gov)
 	if out.String() != want || !strings.HasPrefix(gov, "go") {
 		t.Errorf("version printed %q, want %q", out.String(), want)
+	}
+}
+
+// TestSecondSignal: while the shutdown hangs, a second SIGTERM or SIGINT
+// exits at once with status 1; SIGHUP does not; a shutdown that finishes
+// returns its result.
+func TestSecondSignal(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, sig := range []os.Signal{syscall.SIGTERM, os.Interrupt} {
+		sigs := make(chan os.Signal, 2)
+		hang := make(chan struct{})
+		exited := make(chan int, 1)
+		sigs <- syscall.SIGHUP // ignored
+		sigs <- sig
+		stopOrExit(log, sigs, func() error { <-hang; return nil }, func(code int) { exited <- code })
+		select {
+		case code := <-exited:
+			if code != 1 {
+				t.Errorf("second %v: exit(%d), want exit(1)", sig, code)
+			}
+		default:
+			t.Errorf("second %v while the shutdown hangs: no exit", sig)
+		}
+		close(hang)
+	}
+	want := errors.New("undo failed")
+	if err := stopOrExit(log, make(chan os.Signal), func() error { return want }, func(int) { t.Error("exit called") }); err != want {
+		t.Errorf("a finished shutdown returned %v, want %v", err, want)
 	}
 }

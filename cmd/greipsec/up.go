@@ -166,8 +166,7 @@ func (d *upDaemon) run(cfg *config.Config) error {
 // the process at once.
 func (d *upDaemon) shutdown(sigs chan os.Signal) error {
 	notify(d.log, daemon.SdNotifyStopping)
-	done := make(chan error, 1)
-	go func() {
+	return stopOrExit(d.log, sigs, func() error {
 		d.logStats()
 		d.control.Close()
 		d.mu.Lock()
@@ -177,16 +176,26 @@ func (d *upDaemon) shutdown(sigs chan os.Signal) error {
 		d.mu.Unlock()
 		err := d.gw.Close()
 		d.log.Info("stopped")
-		done <- err
-	}()
+		return err
+	}, os.Exit)
+}
+
+// stopOrExit runs stop and returns its result, unless a SIGINT or SIGTERM
+// comes from sigs first: then it calls exit(1) at once, leaving the
+// cleanup unfinished, as an operator whose shutdown hangs asks for. Other
+// signals are ignored meanwhile.
+func stopOrExit(log *slog.Logger, sigs <-chan os.Signal, stop func() error, exit func(int)) error {
+	done := make(chan error, 1)
+	go func() { done <- stop() }()
 	for {
 		select {
 		case err := <-done:
 			return err
 		case sig := <-sigs:
 			if sig == os.Interrupt || sig == syscall.SIGTERM {
-				d.log.Error("second signal while shutting down: exiting now, without finishing the cleanup", "signal", sig.String())
-				os.Exit(1)
+				log.Error("second signal while shutting down: exiting now, without finishing the cleanup", "signal", sig.String())
+				exit(1)
+				return errors.New("exited")
 			}
 		}
 	}
