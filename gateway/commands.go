@@ -115,6 +115,7 @@ func (g *Gateway) Terminate(name string, target Target) (string, error) {
 		} else {
 			msg = fmt.Sprintf("tunnel %q: deleting IKE SA %016x_i %016x_r; held down until initiate", name, st.IKE.SPIi, st.IKE.SPIr)
 		}
+		p.log.Info("terminated by the operator: held down until initiate")
 		p.terminateSession(now, true)
 		return nil
 	})

@@ -227,13 +227,18 @@ func (p *ikePeer) flush() {
 	}
 	wasUp := p.up
 	for _, ev := range events {
-		if _, ok := ev.(ikev2.IKESAUp); ok {
+		if up, ok := ev.(ikev2.IKESAUp); ok {
+			what := "IKE SA established"
 			if wasUp {
+				what = "IKE SA rekeyed"
 				p.counts.ikeRekeys.Add(1)
 			} else {
 				p.counts.established.Add(1)
 			}
 			wasUp = true
+			p.log.Info(what, "spi_i", fmt.Sprintf("%016x", up.SPIi), "spi_r", fmt.Sprintf("%016x", up.SPIr),
+				"initiator", up.Initiator, "nat", up.NAT)
+			continue
 		}
 		p.handle(ev)
 	}
@@ -273,9 +278,6 @@ func (p *ikePeer) traceMessage(msg []byte, inbound bool, local, peer netip.AddrP
 func (p *ikePeer) handle(ev ikev2.Event) {
 	log := p.log
 	switch ev := ev.(type) {
-	case ikev2.IKESAUp:
-		log.Info("IKE SA established", "spi_i", fmt.Sprintf("%016x", ev.SPIi), "spi_r", fmt.Sprintf("%016x", ev.SPIr),
-			"initiator", ev.Initiator, "nat", ev.NAT)
 	case ikev2.IKESADown:
 		p.counts.downs.Add(1)
 		reason := ev.Reason

@@ -7,7 +7,7 @@
 // starts no goroutine and reads no clock, so two sessions can negotiate in
 // one test with a virtual clock and lost, duplicated or reordered messages.
 // The runner that owns the sockets and installs Child SAs into the dataplane
-// is in cmd/greipsec (ike.go). The cryptography (PRF, prf+, key schedule,
+// is in package gateway (ike.go, session.go). The cryptography (PRF, prf+, key schedule,
 // key exchange groups, SK payload protection) is in package ikecrypto.
 //
 // The files follow RFC 7296:
@@ -26,6 +26,9 @@
 //	selector.go        traffic selectors and narrowing (§2.9)
 //	fragment.go        IKEv2 fragmentation (RFC 7383)
 //	config.go, events.go  the Session's configuration and output types
+//	status.go          read-only snapshots for show, the control API and metrics
+//	control.go         operator commands: Initiate, RekeyIKE, DeleteChild (swanctl's)
+//	trace.go           Describe: one debug line per message, payload types only
 //
 // and the wire codecs:
 //
