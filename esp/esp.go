@@ -54,8 +54,12 @@ const (
 	// ICVLen is the length of the integrity check value (the AEAD tag).
 	ICVLen = 16
 	// HeadroomLen is the number of bytes Seal needs before the payload
-	// for the ESP header and the IV.
+	// for the ESP header and the IV of the AEAD transforms, and the least
+	// offset of the payload Open returns for every transform.
 	HeadroomLen = HeaderLen + IVLen
+	// MaxHeadroomLen is the most headroom any transform needs: the ESP
+	// header and AES-CBC's 16-byte IV.
+	MaxHeadroomLen = HeaderLen + cbcBlockLen
 )
 
 const (
@@ -88,25 +92,18 @@ var (
 	ErrLifetime = errors.New("esp: SA hard lifetime reached")
 )
 
-// TrailerLen returns the number of bytes Seal appends to a payload of n
-// bytes: padding, the pad length byte, the next header byte and the ICV.
-// The padding aligns payload+2 to 4 bytes (RFC 4303 §2.4).
-func TrailerLen(n int) int {
-	return padLen(n) + trailerFixedLen + ICVLen
-}
+// aeadTransform stands for every AEAD transform in the sizes below: they
+// all have the same IV, ICV and alignment.
+var aeadTransform = Transform{Algorithm: AES256GCM16}
 
-// padLen returns the number of padding bytes for a payload of n bytes.
-func padLen(n int) int {
-	return (alignment - (n+trailerFixedLen)%alignment) % alignment
-}
+// TrailerLen returns the number of bytes Seal appends to a payload of n
+// bytes with an AEAD transform: padding, the pad length byte, the next
+// header byte and the ICV. The padding aligns payload+2 to 4 bytes
+// (RFC 4303 §2.4). Transform.TrailerLen gives it for any transform.
+func TrailerLen(n int) int { return aeadTransform.TrailerLen(n) }
 
 // MaxPayload returns the largest payload length whose sealed ESP packet
-// (header to ICV) is at most espLen bytes, or -1 if not even an empty
-// payload fits.
-func MaxPayload(espLen int) int {
-	room := espLen - HeadroomLen - ICVLen
-	if room < alignment {
-		return -1
-	}
-	return room - room%alignment - trailerFixedLen
-}
+// (header to ICV) with an AEAD transform is at most espLen bytes, or -1 if
+// not even an empty payload fits. Transform.MaxPayload gives it for any
+// transform.
+func MaxPayload(espLen int) int { return aeadTransform.MaxPayload(espLen) }
