@@ -120,3 +120,11 @@ func (sa *SA) reserved(seq uint64) bool {
 	r.retryAfter.Store(0)
 	return true
 }
+
+// WaitReservation waits until no reservation runs in the background: for
+// a clean stop, before the reserver's storage goes away.
+func (sa *SA) WaitReservation() {
+	sa.res.mu.Lock()
+	//lint:ignore SA2001 the empty critical section waits for the holder
+	sa.res.mu.Unlock()
+}
