@@ -256,15 +256,16 @@ type Transform struct {
 // "chacha20poly1305"), or AES-CBC or NULL encryption joined to an integrity
 // algorithm with "-" ("aes256-sha256", "aes128-sha1", "null-sha256").
 func ParseTransform(s string) (Transform, error) {
+	unknown := fmt.Errorf("esp: unknown algorithm %q (want aes128gcm16, aes256gcm16 or chacha20poly1305, or aes128, aes192, aes256 or null joined to sha1, sha256, sha384 or sha512, as in aes256-sha256)", s)
 	encr, integ, found := strings.Cut(s, "-")
 	a, err := ParseAlgorithm(encr)
 	if err != nil {
-		return Transform{}, fmt.Errorf("esp: unknown transform %q (want aes128gcm16, aes256gcm16, chacha20poly1305, or aes128, aes192, aes256 or null joined to sha1, sha256, sha384 or sha512, as in aes256-sha256)", s)
+		return Transform{}, unknown
 	}
 	t := Transform{Algorithm: a}
 	if found {
 		if t.Integrity, err = ParseIntegrity(integ); err != nil {
-			return Transform{}, err
+			return Transform{}, unknown
 		}
 	}
 	if err := t.Validate(); err != nil {
