@@ -201,3 +201,12 @@ func TestReplayFloor(t *testing.T) {
 		}
 	}
 }
+
+// TestReserveNoAllocs: NextSeq with a reserver allocates nothing while the
+// current block lasts.
+func TestReserveNoAllocs(t *testing.T) {
+	sa := reservedSA(t, &recordingReserver{}, 1, 1<<20)
+	if n := testing.AllocsPerRun(1000, func() { sa.NextSeq() }); n != 0 {
+		t.Fatalf("NextSeq with a reserver allocates %v", n)
+	}
+}

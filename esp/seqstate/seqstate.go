@@ -15,6 +15,11 @@
 //     interval and by Close. After a restart every sequence number up to it
 //     is dropped as a replay (esp.Config.ReplayFloor).
 //
+// Each start skips what is left of the current block: without ESN, whose
+// sequence numbers end at 2^32, a key survives 4096 restarts with the
+// default block of 2^20 before its SA stops sending (fail-closed; use ESN,
+// or a new key).
+//
 // What a crash exposes: the inbound top is written periodically, so after
 // a crash (not a clean stop) packets the SA accepted after the last write
 // — at most one Run interval's worth — can be replayed once into the
