@@ -2,6 +2,7 @@ package ikev2
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -572,10 +573,31 @@ func FuzzSelect(f *testing.F) {
 // FuzzParseProposals checks that parsing never panics and that whatever
 // parses prints back to the same proposals.
 func FuzzParseProposals(f *testing.F) {
-	for _, s := range []string{"aes256-sha384-ecp384", "aes256gcm16-prfsha384-ecp384,aes128-sha256-modp2048", "aes256gcm16-ecp384-esn-noesn", "chacha20poly1305"} {
+	for _, s := range []string{"aes256-sha384-ecp384", "aes256gcm16-prfsha384-ecp384,aes128-sha256-modp2048", "aes256gcm16-ecp384-esn-noesn", "chacha20poly1305",
+		"aes256-sha256-modp3072", "null-sha256-esn", "aes128-sha1-prfsha1-modp1024", "aes192-sha512-modp8192-esn"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		// With weak transforms allowed too: what parses prints back.
+		weak := ProposalOptions{AllowWeak: true}
+		for _, parse := range []func(string) (int, []fmt.Stringer, error){
+			func(s string) (int, []fmt.Stringer, error) {
+				ps, err := weak.ParseIKE(s)
+				return len(ps), stringers(ps), err
+			},
+			func(s string) (int, []fmt.Stringer, error) {
+				ps, err := weak.ParseESP(s)
+				return len(ps), stringers(ps), err
+			},
+		} {
+			if _, ps, err := parse(s); err == nil {
+				for _, p := range ps {
+					if n, again, err := parse(p.String()); err != nil || n != 1 || again[0] != p {
+						t.Errorf("weak %q: %v prints as %q, which parses to %v, %v", s, p, p.String(), again, err)
+					}
+				}
+			}
+		}
 		if ps, err := ParseIKEProposals(s); err == nil {
 			for _, p := range ps {
 				again, err := ParseIKEProposals(p.String())
@@ -593,4 +615,12 @@ func FuzzParseProposals(f *testing.F) {
 			}
 		}
 	})
+}
+
+func stringers[P fmt.Stringer](ps []P) []fmt.Stringer {
+	out := make([]fmt.Stringer, len(ps))
+	for i, p := range ps {
+		out[i] = p
+	}
+	return out
 }

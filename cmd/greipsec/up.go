@@ -145,6 +145,11 @@ func (gw *gateway) logStats() {
 			"rx_packets", s.RxPackets.Load(), "rx_bytes", s.RxBytes.Load(),
 			"no_sa", s.NoSA.Load(), "seq_exhausted", s.SeqExhausted.Load(), "bad_inner", s.BadInner.Load(),
 			"send_errors", s.SendErrors.Load(), "write_errors", s.WriteErrors.Load()}
+		if sa := t.OutboundSA(); sa != nil {
+			st := sa.Stats()
+			args = append(args, "out_spi", fmt.Sprintf("0x%08x", sa.SPI()),
+				"reserve_waits", st.ReserveWaits, "reserve_errors", st.ReserveErrors)
+		}
 		for _, sa := range t.InboundSAs() {
 			st := sa.Stats()
 			args = append(args, "in_spi", fmt.Sprintf("0x%08x", sa.SPI()),
