@@ -300,12 +300,17 @@ func TestNetnsManualRestart(t *testing.T) {
 		t.Fatalf("replayed %d captured packets: %d counted as replays, %d authentication failures",
 			len(replay), replays1-replays0, auth1-auth0)
 	}
-	if rx1 != rx0 || replays1-replays0+auth1-auth0 != len(replay) || replays1-replays0 < inWindow {
+	// Every replayed packet is dropped and counted, so none is delivered.
+	// B's kernel may send a packet of its own into the tunnel meanwhile
+	// (IPv6 neighbour discovery, MLD): it is fresh, is delivered, and
+	// moves the window up by one, so a few of the oldest packets of the
+	// window fall below it (then ESN makes them authentication failures).
+	if replays1-replays0+auth1-auth0 != len(replay) || replays1-replays0 < inWindow-(rx1-rx0) {
 		t.Errorf("replayed %d captured packets (%d in the window): %d delivered, %d replays, %d authentication failures",
 			len(replay), inWindow, rx1-rx0, replays1-replays0, auth1-auth0)
 	}
-	t.Logf("A's saved inbound top %d: %d captured packets replayed into the restarted gateway, none delivered: %d dropped as replays (%d within the window), %d as authentication failures (ESN); %d packets were sent after A's last write of the top",
-		top, len(replay), replays1-replays0, inWindow, auth1-auth0, exposed)
+	t.Logf("A's saved inbound top %d: %d captured packets replayed into the restarted gateway, none delivered: %d dropped as replays (%d within the window), %d as authentication failures (ESN); %d fresh packets from B meanwhile; %d packets were sent after A's last write of the top",
+		top, len(replay), replays1-replays0, inWindow, auth1-auth0, rx1-rx0, exposed)
 
 	// Traffic again: the peer accepts A's new sequence numbers.
 	restartedAt := time.Now()
