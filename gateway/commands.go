@@ -159,6 +159,7 @@ func (g *Gateway) Rekey(name string, target Target) (string, error) {
 func (p *ikePeer) terminateSession(now time.Time, hold bool) {
 	p.session.Close(now)
 	p.flush()
+	p.removeRetired(now, true)
 	// The configuration made a session before: it cannot fail now.
 	s, err := ikev2.NewSession(p.cfg, nil)
 	if err != nil {

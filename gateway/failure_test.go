@@ -53,7 +53,7 @@ func TestStartupFailure(t *testing.T) {
 				in.Undo = func() error { undone = append(undone, tn.Dataplane.Name); return nil }
 				return in, err
 			}
-			cfg, err := config.Parse("test.toml", []byte(ikeConf(1, 2, "active", "")+manualConf("m1", 1, 2, 0x1001)))
+			cfg, err := s.parse(t, ikeConf(1, 2, "active", "")+manualConf("m1", 1, 2, 0x1001))
 			if err != nil {
 				t.Fatal(err)
 			}

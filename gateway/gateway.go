@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/greipsec/greipsec/dataplane"
+	"github.com/greipsec/greipsec/esp"
 	"github.com/greipsec/greipsec/gateway/config"
 	"github.com/greipsec/greipsec/ikev2"
 )
@@ -72,6 +73,10 @@ type Gateway struct {
 	order   []string // tunnel names in the order of the configuration
 	closed  bool
 
+	// state keeps the sequence numbers of manual SAs; loaded with the
+	// first manual tunnel. Guarded by opMu.
+	state *manualState
+
 	ready   atomic.Bool // start-up done, not reloading or closing
 	stop    chan struct{}
 	workers sync.WaitGroup
@@ -118,6 +123,13 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		tunnels: make(map[string]*tunnel),
 		stop:    make(chan struct{}),
 	}
+	// Manual SAs resume their sequence numbers from the state file.
+	if err := g.prepareManual(cfg.StateFile, prepared); err != nil {
+		if g.state != nil {
+			g.state.close(nil)
+		}
+		return nil, fmt.Errorf("%s: %w", cfg.Path, err)
+	}
 	g.ike = newIKERunner(g.log, opts.ListenIKE)
 	g.device = dataplane.NewDevice(dataplane.Options{Logger: g.log, Workers: opts.Workers, Bind: opts.Bind, IKE: g.ike.receive4500})
 	g.ike.device = g.device
@@ -142,7 +154,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 // prepared is a tunnel checked and ready to start: its configuration and,
 // for IKE, the session, made but not started.
 type prepared struct {
-	cfg     config.Tunnel
+	cfg config.Tunnel // as configured: what Reload compares
+	// dp is what the dataplane runs: cfg.Dataplane, with manual SAs that
+	// resume from the state file (prepareManual).
+	dp      dataplane.TunnelConfig
 	ike     *ikev2.Config // the session's copy of cfg.IKE, nil for manual keys
 	session *ikev2.Session
 	mtu     int
@@ -152,7 +167,7 @@ func (p *prepared) name() string { return p.cfg.Dataplane.Name }
 
 // prepare checks one tunnel as far as it can without touching the system.
 func prepare(tc config.Tunnel) (*prepared, error) {
-	p := &prepared{cfg: tc}
+	p := &prepared{cfg: tc, dp: tc.Dataplane}
 	dc := tc.Dataplane
 	mtu, err := dataplane.ResolveMTU(&dc)
 	if err != nil {
@@ -197,11 +212,32 @@ func prepareAll(tunnels []config.Tunnel) ([]*prepared, error) {
 	return list, nil
 }
 
+// prepareManual prepares the manual SAs of tunnels to resume from the
+// state file at path, loading it with the first manual tunnel.
+func (g *Gateway) prepareManual(path string, tunnels []*prepared) error {
+	for _, p := range tunnels {
+		if !p.isManual() {
+			continue
+		}
+		if g.state == nil {
+			s, err := loadManualState(path, g.log)
+			if err != nil {
+				return fmt.Errorf("state-file: %w", err)
+			}
+			g.state = s
+		}
+		if err := g.state.prepare(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // startTunnel brings one prepared tunnel up: the inner device, the
 // dataplane tunnel on it, then the IKE session. On error it undoes what it
 // did and returns one line saying what failed and what to do.
 func (g *Gateway) startTunnel(p *prepared) (*tunnel, error) {
-	dc := p.cfg.Dataplane
+	dc := p.dp
 	inner, err := g.opts.Inner(&p.cfg, p.mtu)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel %q: %w", dc.Name, withHint(err))
@@ -225,6 +261,9 @@ func (g *Gateway) startTunnel(p *prepared) (*tunnel, error) {
 		t.peer = peer
 	} else {
 		t.manual = &manualActivity{started: time.Now()}
+		if g.state != nil {
+			g.state.track(t)
+		}
 	}
 	o := dt.Overhead()
 	keying := "manual"
@@ -244,7 +283,11 @@ func (g *Gateway) stopTunnel(t *tunnel) error {
 	if t.peer != nil {
 		g.ike.removePeer(t.peer)
 	}
+	out, in := t.dp.OutboundSA(), t.dp.InboundSAs()
 	err := g.device.RemoveTunnel(name)
+	if t.manual != nil && g.state != nil {
+		g.state.removed(out, in)
+	}
 	undoInner(g.log, name, t.inner)
 	g.log.Info("tunnel down", "tunnel", name)
 	return err
@@ -285,6 +328,17 @@ func (g *Gateway) Close() error {
 	err := g.device.Close() // closes the inner devices
 	for _, t := range tunnels {
 		undoInner(g.log, t.cfg.Dataplane.Name, t.inner)
+	}
+	if g.state != nil {
+		var outs []*esp.SA
+		for _, t := range tunnels {
+			if sa := t.dp.OutboundSA(); t.manual != nil && sa != nil {
+				outs = append(outs, sa)
+			}
+		}
+		if serr := g.state.close(outs); serr != nil && err == nil {
+			err = serr
+		}
 	}
 	return err
 }

@@ -41,7 +41,7 @@ psk = "in-process-test-psk-0123456789"
 // the lower address to the higher one.
 func manualConf(name string, local, peer, spi int) string {
 	out, in := spi, spi+1
-	keyOut, keyIn := strings.Repeat("a1", 36), strings.Repeat("b2", 36)
+	keyOut, keyIn := strings.Repeat(fmt.Sprintf("%08x", spi), 9), strings.Repeat(fmt.Sprintf("%08x", spi+1), 9)
 	if local > peer {
 		out, in = in, out
 		keyOut, keyIn = keyIn, keyOut
@@ -59,10 +59,12 @@ key = %d
 spi = %d
 algorithm = "aes256gcm16"
 key = "0x%s"
+new = true
 [tunnel.sa.in]
 spi = %d
 algorithm = "aes256gcm16"
 key = "0x%s"
+new = true
 `, name, local, peer, spi, out, keyOut, in, keyIn)
 }
 
@@ -83,7 +85,7 @@ func waitUp(t *testing.T, p *testPair, name string) (TunnelStatus, TunnelStatus)
 	if !waitFor(10*time.Second, func() bool {
 		a, _ = p.a.gw.TunnelStatus(name)
 		b, _ = p.b.gw.TunnelStatus(name)
-		return tunnelUp(&a) && tunnelUp(&b) && a.ChildSAs[0].InSPI == b.ChildSAs[0].OutSPI && len(a.ChildSAs) == 1 && len(b.ChildSAs) == 1
+		return tunnelUp(&a) && tunnelUp(&b) && a.ChildSAs[0].InSPI == b.ChildSAs[0].OutSPI
 	}) {
 		t.Fatalf("%s not up on both sides:\nA %s\nB %s", name, jsonOf(a), jsonOf(b))
 	}
@@ -461,5 +463,103 @@ func TestPlanReload(t *testing.T) {
 	}
 	if plan := PlanReload(old, old); len(plan.Unchanged) != 3 || len(plan.Added)+len(plan.Removed)+len(plan.Changed) != 0 {
 		t.Errorf("the same configuration: plan %s", jsonOf(plan))
+	}
+}
+
+// TestReloadManualResume: a reload that changes a manually keyed tunnel but
+// not its keys must not send a sequence number twice under the same key
+// (with AES-GCM, a nonce reused): the new outbound SA resumes above what
+// the old one reserved in the state file. The peer, whose SA did not
+// change, accepts every new packet and counts no replay.
+func TestReloadManualResume(t *testing.T) {
+	p := newTestPair()
+	p.a.start(t, manualConf("m1", 1, 2, 0x1001))
+	p.b.start(t, manualConf("m1", 2, 1, 0x1001))
+	sendThrough(t, p.a.tun("m1"), p.b.tun("m1"), 50)
+	old := p.a.gw.tunnels["m1"].dp.OutboundSA()
+	if old.LastSeq() != 50 {
+		t.Fatalf("the old SA sent up to %d, want 50", old.LastSeq())
+	}
+	res, err := p.a.reload(t, strings.Replace(manualConf("m1", 1, 2, 0x1001), "[tunnel.gre]", "mss-clamp = false\n[tunnel.gre]", 1))
+	if err != nil || len(res.Changed) != 1 {
+		t.Fatalf("reload: %s, %v", jsonOf(res), err)
+	}
+	next := p.a.gw.tunnels["m1"].dp.OutboundSA()
+	if next == old || next.LastSeq() < 50 {
+		t.Fatalf("the new SA starts after %d, at or below the old SA's 50", next.LastSeq())
+	}
+	sendThrough(t, p.a.tun("m1"), p.b.tun("m1"), 10)
+	b, _ := p.b.gw.TunnelStatus("m1")
+	if b.ChildSAs[0].Drops["replay"] != 0 || b.ChildSAs[0].PacketsIn != 60 {
+		t.Errorf("B after the reload: %d replays, %d packets in; want 0 and 60", b.ChildSAs[0].Drops["replay"], b.ChildSAs[0].PacketsIn)
+	}
+}
+
+// TestRekeyLatePacket: after a Child SA rekey, a packet the peer sealed
+// with the old SA that arrives after the old SA's DELETE (reordered, or
+// late in a queue) is still accepted for rekeyedInboundDelay, so a rekey
+// loses nothing; after that the old inbound SA is gone (its keys out of
+// use) and such a packet counts as an unknown SPI.
+func TestRekeyLatePacket(t *testing.T) {
+	p := newTestPair()
+	upPair(t, p, ikeConf(1, 2, "active", ""), ikeConf(2, 1, "passive", ""))
+	old := p.a.gw.tunnels["gre0"].dp.OutboundSA()
+	if _, err := p.a.gw.Rekey("gre0", TargetChild); err != nil {
+		t.Fatal(err)
+	}
+	var b TunnelStatus
+	if !waitFor(3*time.Second, func() bool {
+		b, _ = p.b.gw.TunnelStatus("gre0")
+		return len(b.ChildSAs) == 2 && b.ChildSAs[1].State == "REKEYED" && b.ChildSAs[1].InSPI == fmt.Sprintf("%08x", old.SPI())
+	}) {
+		t.Fatalf("B does not keep the rekeyed inbound SA: %s", jsonOf(b.ChildSAs))
+	}
+	// The old SA's DELETE exchange is done on both sides (A removed it).
+	if !waitFor(3*time.Second, func() bool {
+		a, _ := p.a.gw.TunnelStatus("gre0")
+		return len(a.ChildSAs) == 2 && a.ChildSAs[1].State == "REKEYED"
+	}) {
+		t.Fatal("A did not retire the old Child SA")
+	}
+	late := func() {
+		// A GRE packet sealed with the old SA, as A's pipeline would.
+		seq, ok := old.NextSeq()
+		if !ok {
+			t.Fatal("the old SA has no sequence number left")
+		}
+		inner := ipPacket(innerA, innerB, 7)
+		buf := make([]byte, 2048)
+		h := old.Headroom()
+		n := copy(buf[h:], []byte{0, 0, 0x08, 0}) // GRE, IPv4
+		n += copy(buf[h+n:], inner)
+		pkt := old.Seal(buf[:h+n], seq, 47)
+		ep, err := p.espA.ParseEndpoint("192.0.2.2:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.espA.Send([][]byte{pkt}, ep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	late()
+	select {
+	case <-p.b.tun("gre0").Output():
+	case <-time.After(2 * time.Second):
+		t.Fatal("a late packet of the rekeyed SA was dropped")
+	}
+	if !waitFor(rekeyedInboundDelay+3*time.Second, func() bool {
+		b, _ = p.b.gw.TunnelStatus("gre0")
+		return len(b.ChildSAs) == 1
+	}) {
+		t.Fatalf("the rekeyed inbound SA stays: %s", jsonOf(b.ChildSAs))
+	}
+	unknown := p.b.gw.Status().Device.UnknownSPI
+	late()
+	if !waitFor(2*time.Second, func() bool { return p.b.gw.Status().Device.UnknownSPI == unknown+1 }) {
+		t.Error("a packet of the removed SA was not counted as an unknown SPI")
+	}
+	// Its counters moved to the totals, which never fall.
+	if b.Traffic.RxPackets != 1 || b.Drops["replay"] != 0 {
+		t.Errorf("B's totals: %+v %v", b.Traffic, b.Drops)
 	}
 }

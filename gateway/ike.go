@@ -246,16 +246,3 @@ func (r *ikeRunner) routineSummaries(stop <-chan struct{}, wg *sync.WaitGroup) {
 		}
 	}
 }
-
-// espAlgorithm maps a negotiated ESP transform to the dataplane's AEAD.
-func espAlgorithm(encr uint16, keyBits int) (esp.Algorithm, error) {
-	switch {
-	case encr == uint16(ikev2.EncrAESGCM16) && keyBits == 128:
-		return esp.AES128GCM16, nil
-	case encr == uint16(ikev2.EncrAESGCM16) && keyBits == 256:
-		return esp.AES256GCM16, nil
-	case encr == uint16(ikev2.EncrChaCha20Poly1305):
-		return esp.ChaCha20Poly1305, nil
-	}
-	return 0, fmt.Errorf("ESP transform %d with %d-bit key is not supported by the dataplane", encr, keyBits)
-}

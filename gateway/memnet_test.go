@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -146,11 +147,12 @@ func (c *hubConn) Close() error {
 // testSide is one gateway of a test pair, with what the test needs to
 // reach into it.
 type testSide struct {
-	gw   *Gateway
-	opts Options
-	log  *syncBuffer
-	mu   sync.Mutex
-	tuns map[string]*tun.Memory // the memory TUN device of each running tunnel
+	gw        *Gateway
+	opts      Options
+	log       *syncBuffer
+	stateFile string // of the manual SAs
+	mu        sync.Mutex
+	tuns      map[string]*tun.Memory // the memory TUN device of each running tunnel
 }
 
 // tun returns the memory TUN device of a tunnel.
@@ -189,6 +191,7 @@ func newTestSide(hub *udpHub, espLink, udpLink *link.Memory) *testSide {
 type testPair struct {
 	hub  *udpHub
 	a, b *testSide
+	espA *link.Memory // A's end of the raw ESP link
 }
 
 // newTestPair makes the sides of a pair; start them with start.
@@ -196,13 +199,23 @@ func newTestPair() *testPair {
 	espA, espB := link.NewMemoryPair(netip.AddrPortFrom(outerA, 0), netip.AddrPortFrom(outerB, 0))
 	udpA, udpB := link.NewMemoryPair(netip.AddrPortFrom(outerA, 4500), netip.AddrPortFrom(outerB, 4500))
 	hub := newUDPHub()
-	return &testPair{hub: hub, a: newTestSide(hub, espA, udpA), b: newTestSide(hub, espB, udpB)}
+	return &testPair{hub: hub, a: newTestSide(hub, espA, udpA), b: newTestSide(hub, espB, udpB), espA: espA}
+}
+
+// parse parses a configuration text of the side, with the state file of
+// its manual SAs in a directory of the test.
+func (s *testSide) parse(t *testing.T, doc string) (*config.Config, error) {
+	t.Helper()
+	if s.stateFile == "" {
+		s.stateFile = filepath.Join(t.TempDir(), "greipsec.state")
+	}
+	return config.Parse("test.toml", []byte(fmt.Sprintf("state-file = %q\n", s.stateFile)+doc))
 }
 
 // start starts a side with a configuration text.
 func (s *testSide) start(t *testing.T, doc string) {
 	t.Helper()
-	cfg, err := config.Parse("test.toml", []byte(doc))
+	cfg, err := s.parse(t, doc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +235,7 @@ func (s *testSide) start(t *testing.T, doc string) {
 // reload reloads a side with a configuration text.
 func (s *testSide) reload(t *testing.T, doc string) (ReloadResult, error) {
 	t.Helper()
-	cfg, err := config.Parse("test.toml", []byte(doc))
+	cfg, err := s.parse(t, doc)
 	if err != nil {
 		t.Fatal(err)
 	}

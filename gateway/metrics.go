@@ -38,7 +38,7 @@ var (
 	mIKEState = prometheus.NewDesc("greipsec_ike_sa_state",
 		"The state of the tunnel's IKE SA: 1 for the current state, 0 for the others.", []string{"tunnel", "state"}, nil)
 	mChildSAs = prometheus.NewDesc("greipsec_child_sas",
-		"Child SAs (ESP SA pairs) installed for the tunnel: 1, or 2 while a rekeyed one waits for its DELETE.",
+		"Child SAs (ESP SA pairs) installed for the tunnel: 1, or 2 for a few seconds after a rekey (the old inbound SA catches late packets).",
 		[]string{"tunnel"}, nil)
 	mEstablished = prometheus.NewDesc("greipsec_ike_sa_established_total",
 		"IKE SAs established for the tunnel (rekeys not counted).", []string{"tunnel"}, nil)

@@ -89,11 +89,14 @@ func (g *Gateway) Reload(cfg *config.Config) (ReloadResult, error) {
 	}
 	g.mu.Unlock()
 
-	prepared, err := prepareAll(cfg.Tunnels)
+	next, err := prepareAll(cfg.Tunnels)
 	if err != nil {
 		return ReloadResult{}, fmt.Errorf("%s: %w", cfg.Path, err)
 	}
 	res := ReloadResult{ReloadPlan: PlanReload(running, cfg.Tunnels)}
+	if g.state != nil && cfg.StateFile != g.state.file.Path() {
+		g.log.Warn("state-file changed: it takes effect when greipsec is restarted", "in_use", g.state.file.Path(), "configured", cfg.StateFile)
+	}
 	g.ready.Store(false)
 	defer g.ready.Store(true)
 
@@ -110,11 +113,17 @@ func (g *Gateway) Reload(cfg *config.Config) (ReloadResult, error) {
 
 	start := append(slices.Clone(res.Added), res.Changed...)
 	var errs []error
-	for _, p := range prepared {
+	for _, p := range next {
 		if !slices.Contains(start, p.name()) {
 			continue
 		}
-		t, err := g.startTunnel(p)
+		// Manual SAs resume from the state file, which holds what the
+		// tunnel's earlier SAs did until they stopped above.
+		err := g.prepareManual(cfg.StateFile, []*prepared{p})
+		var t *tunnel
+		if err == nil {
+			t, err = g.startTunnel(p)
+		}
 		if err != nil {
 			res.Failed = append(res.Failed, TunnelError{Tunnel: p.name(), Error: err.Error()})
 			errs = append(errs, err)

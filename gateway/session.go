@@ -36,8 +36,11 @@ type ikePeer struct {
 	// inSA and outSA are the Child SA pair installed last.
 	inSA, outSA *esp.SA
 	transport   bool       // the pair is in ESP transport mode
-	pairs       []*saPair  // every installed pair, until its ChildSADown
+	pairs       []*saPair  // every installed pair, until it is removed
 	retired     esp.Stats  // the counters of pairs gone, so totals never fall
+	// superseded holds the inbound SPIs of Child SAs a rekey replaced:
+	// their inbound SA stays rekeyedInboundDelay after their ChildSADown.
+	superseded map[uint32]bool
 	held        bool       // terminated by the operator: nothing starts it again but initiate
 	up          bool       // an IKE SA was established at the last flush
 	trace       traceLimit // per-message debug lines
@@ -61,7 +64,16 @@ type saPair struct {
 	in, out         *esp.SA
 	installed       time.Time
 	lastIn, lastOut activity
+	// removeAt, when set, is when the inbound SA of a pair replaced by a
+	// rekey leaves the dataplane.
+	removeAt time.Time
 }
+
+// rekeyedInboundDelay is how long the inbound SA of a Child SA replaced by
+// a rekey stays installed after its DELETE, for the packets the peer sealed
+// with it that are still on their way, reordered behind the DELETE: as
+// strongSwan's charon.delete_rekeyed_delay (5 s). Nothing is sent with it.
+const rekeyedInboundDelay = 5 * time.Second
 
 // activity records when a packet counter last changed, sampled.
 type activity struct {
@@ -205,9 +217,11 @@ func (p *ikePeer) routineSession() {
 				pair.lastIn.observe(pair.in.Stats().RxPackets, now)
 				pair.lastOut.observe(pair.out.Stats().TxPackets, now)
 			}
+			p.removeRetired(now, false)
 		case <-p.stop:
 			p.session.Close(time.Now())
 			p.flush()
+			p.removeRetired(time.Now(), true)
 			return
 		}
 		p.flush()
@@ -294,6 +308,10 @@ func (p *ikePeer) handle(ev ikev2.Event) {
 		}
 		if ev.Rekeyed != nil {
 			p.counts.childRekeys.Add(1)
+			if p.superseded == nil {
+				p.superseded = make(map[uint32]bool)
+			}
+			p.superseded[ev.Rekeyed.InSPI] = true
 		}
 		mode := "tunnel"
 		if ev.Transport {
@@ -324,7 +342,7 @@ func (p *ikePeer) handle(ev ikev2.Event) {
 // so the peer's first packets are accepted, then the outer path, then the
 // outbound SA.
 func (p *ikePeer) install(ev ikev2.ChildSAUp) error {
-	alg, err := espAlgorithm(ev.Encr, ev.KeyBits)
+	inCfg, outCfg, err := espConfigs(ev)
 	if err != nil {
 		return err
 	}
@@ -332,11 +350,13 @@ func (p *ikePeer) install(ev ikev2.ChildSAUp) error {
 	// SA stops; the rekey starts at 80% of it, leaving time to finish.
 	hard := p.cfg.ChildBytes
 	soft := hard - hard/5
-	in, err := esp.NewSA(esp.Config{SPI: ev.InSPI, Algorithm: alg, Key: ev.InKey, ESN: ev.ESN, SoftBytes: soft, HardBytes: hard})
+	inCfg.SoftBytes, inCfg.HardBytes = soft, hard
+	outCfg.SoftBytes, outCfg.HardBytes = soft, hard
+	in, err := esp.NewSA(inCfg)
 	if err != nil {
 		return fmt.Errorf("inbound SA: %w", err)
 	}
-	out, err := esp.NewSA(esp.Config{SPI: ev.OutSPI, Algorithm: alg, Key: ev.OutKey, ESN: ev.ESN, SoftBytes: soft, HardBytes: hard})
+	out, err := esp.NewSA(outCfg)
 	if err != nil {
 		return fmt.Errorf("outbound SA: %w", err)
 	}
@@ -358,19 +378,45 @@ func (p *ikePeer) install(ev ikev2.ChildSAUp) error {
 }
 
 // uninstall takes a Child SA pair out of the dataplane, and adds its
-// counters to the retired totals.
+// counters to the retired totals; the inbound SA of one a rekey replaced
+// stays rekeyedInboundDelay longer (removeRetired takes it out).
 func (p *ikePeer) uninstall(ev ikev2.ChildSADown) {
 	if p.inSA != nil && p.inSA.SPI() == ev.InSPI {
 		p.inSA, p.outSA = nil, nil
 	}
-	p.tunnel.RemoveInboundSA(ev.InSPI)
 	if cur := p.tunnel.OutboundSA(); cur != nil && cur.SPI() == ev.OutSPI {
 		p.tunnel.SetOutboundSA(nil)
 	}
 	i := slices.IndexFunc(p.pairs, func(x *saPair) bool { return x.in.SPI() == ev.InSPI })
-	if i < 0 {
-		return
+	if p.superseded[ev.InSPI] {
+		delete(p.superseded, ev.InSPI)
+		if i >= 0 {
+			p.pairs[i].removeAt = time.Now().Add(rekeyedInboundDelay)
+			return
+		}
 	}
+	p.tunnel.RemoveInboundSA(ev.InSPI)
+	if i >= 0 {
+		p.retire(i)
+	}
+}
+
+// removeRetired takes out of the dataplane the inbound SAs of rekeyed pairs
+// whose delay has passed at now, or all of them.
+func (p *ikePeer) removeRetired(now time.Time, all bool) {
+	for i := 0; i < len(p.pairs); {
+		pair := p.pairs[i]
+		if pair.removeAt.IsZero() || !all && now.Before(pair.removeAt) {
+			i++
+			continue
+		}
+		p.tunnel.RemoveInboundSA(pair.in.SPI())
+		p.retire(i)
+	}
+}
+
+// retire removes p.pairs[i], adding its counters to the retired totals.
+func (p *ikePeer) retire(i int) {
 	addStats(&p.retired, p.pairs[i].in.Stats())
 	addStats(&p.retired, p.pairs[i].out.Stats())
 	p.pairs = slices.Delete(p.pairs, i, i+1)

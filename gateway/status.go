@@ -59,8 +59,9 @@ type TunnelStatus struct {
 	Drops   map[string]uint64 `json:"drops"`
 	// IKE is the tunnel's IKE SA; nil for manual keys.
 	IKE *IKEStatus `json:"ike,omitempty"`
-	// ChildSAs are the installed ESP SA pairs: one, or two while a rekeyed
-	// one waits for its DELETE. Manual keys show as one.
+	// ChildSAs are the installed ESP SA pairs: one, or two for a few
+	// seconds after a rekey, while the replaced one waits for its DELETE and
+	// then catches the packets still on their way. Manual keys show as one.
 	ChildSAs []ChildSAStatus `json:"child_sas"`
 }
 
@@ -119,8 +120,8 @@ type IKEStatus struct {
 
 // ChildSAStatus is one ESP SA pair.
 type ChildSAStatus struct {
-	// State is INSTALLED, or REKEYED for one replaced by a rekey that waits
-	// for its DELETE.
+	// State is INSTALLED, or REKEYED for one replaced by a rekey: waiting
+	// for its DELETE, then for packets still on their way (5 s).
 	State      string   `json:"state"`
 	InSPI      string   `json:"spi_in"` // 8 hex digits
 	OutSPI     string   `json:"spi_out"`
@@ -142,6 +143,11 @@ type ChildSAStatus struct {
 	InstalledSeconds int64             `json:"installed_seconds"`
 	RekeyInSeconds   *int64            `json:"rekey_in_seconds,omitempty"`
 	Drops            map[string]uint64 `json:"drops"`
+	// ReserveWaits and ReserveErrors count, for a manual outbound SA whose
+	// sequence numbers are reserved in the state file, the packets that
+	// waited for a reservation and the reservations that failed.
+	ReserveWaits  uint64 `json:"reserve_waits,omitempty"`
+	ReserveErrors uint64 `json:"reserve_errors,omitempty"`
 }
 
 // statusTimeout bounds how long a snapshot waits for a busy IKE session.
@@ -259,8 +265,8 @@ func (t *tunnel) manualStatus(now time.Time) ([]ChildSAStatus, esp.Stats) {
 		OutSPI:           fmt.Sprintf("%08x", out.SPI()),
 		Mode:             mode,
 		UDPEncap:         dc.Transport == dataplane.TransportUDP,
-		Proposal:         c.Algorithm.String(),
-		Algorithms:       espAlgName(c.Algorithm),
+		Proposal:         c.Transform().String(),
+		Algorithms:       espAlgName(c.Transform()),
 		ESN:              c.ESN,
 		BytesIn:          is.RxBytes,
 		PacketsIn:        is.RxPackets,
@@ -270,21 +276,48 @@ func (t *tunnel) manualStatus(now time.Time) ([]ChildSAStatus, esp.Stats) {
 		LastOutSeconds:   ago(now, lastOut),
 		InstalledSeconds: int64(now.Sub(t.manual.since()).Seconds()),
 		Drops:            saDrops(is),
+		ReserveWaits:     os.ReserveWaits,
+		ReserveErrors:    os.ReserveErrors,
 	}
 	return []ChildSAStatus{cs}, total
 }
 
-// espAlgName names a dataplane algorithm as strongSwan does.
-func espAlgName(a esp.Algorithm) string {
-	switch a {
+// espAlgName names a dataplane transform as swanctl --list-sas does:
+// AES_GCM_16-256, AES_CBC-256/HMAC_SHA2_256_128, NULL/HMAC_SHA1_96.
+func espAlgName(t esp.Transform) string {
+	var s string
+	switch t.Algorithm {
 	case esp.AES128GCM16:
-		return "AES_GCM_16-128"
+		s = "AES_GCM_16-128"
 	case esp.AES256GCM16:
-		return "AES_GCM_16-256"
+		s = "AES_GCM_16-256"
 	case esp.ChaCha20Poly1305:
-		return "CHACHA20_POLY1305-256"
+		s = "CHACHA20_POLY1305-256"
+	case esp.AES128CBC:
+		s = "AES_CBC-128"
+	case esp.AES192CBC:
+		s = "AES_CBC-192"
+	case esp.AES256CBC:
+		s = "AES_CBC-256"
+	case esp.NullEncryption:
+		s = "NULL"
+	default:
+		s = t.Algorithm.String()
 	}
-	return a.String()
+	switch t.Integrity {
+	case esp.IntegrityNone:
+	case esp.HMACSHA1_96:
+		s += "/HMAC_SHA1_96"
+	case esp.HMACSHA256_128:
+		s += "/HMAC_SHA2_256_128"
+	case esp.HMACSHA384_192:
+		s += "/HMAC_SHA2_384_192"
+	case esp.HMACSHA512_256:
+		s += "/HMAC_SHA2_512_256"
+	default:
+		s += "/" + t.Integrity.String()
+	}
+	return s
 }
 
 // peerSnapshot is what a session's goroutine hands out for a status.
@@ -402,8 +435,8 @@ func (p *ikePeer) status(now time.Time) (*IKEStatus, []ChildSAStatus, esp.Stats)
 		}
 		cfg := pair.in.Config()
 		c.ESN = cfg.ESN
-		c.Algorithms = espAlgName(cfg.Algorithm)
-		c.Proposal = cfg.Algorithm.String()
+		c.Algorithms = espAlgName(cfg.Transform())
+		c.Proposal = cfg.Transform().String()
 		info, current := findChild(childInfo, pair.in.SPI())
 		if !current {
 			c.State = "REKEYED"

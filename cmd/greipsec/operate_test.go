@@ -526,7 +526,7 @@ func TestNetnsUnprivileged(t *testing.T) {
 	t.Cleanup(func() { l.Close() })
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "site-a.toml")
-	if err := os.WriteFile(cfg, []byte(exampleConfig(t, "manual-a.toml", `transport = "esp"`, `transport = "udp"`)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(exampleConfig(t, "site-a.toml")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// nobody must reach the binary and the file.

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -256,23 +255,24 @@ func (d *upDaemon) Terminate(name string, t gateway.Target) (string, error) {
 func (d *upDaemon) Rekey(name string, t gateway.Target) (string, error) { return d.gw.Rekey(name, t) }
 
 // logStats logs the counters of every tunnel, one line each, and the
-// device's.
+// device's. Each installed Child SA adds its SPIs and drop counters, with
+// the field names of earlier versions (in_spi, auth_failures, replays, ...).
 func (d *upDaemon) logStats() {
 	st := d.gw.Status()
 	for _, t := range st.Tunnels {
 		args := []any{"tunnel", t.Name,
 			"tx_packets", t.Traffic.TxPackets, "tx_bytes", t.Traffic.TxBytes,
-			"rx_packets", t.Traffic.RxPackets, "rx_bytes", t.Traffic.RxBytes}
-		var drops []string
-		for _, reason := range sortedKeys(t.Drops) {
-			drops = append(drops, fmt.Sprintf("%s=%d", reason, t.Drops[reason]))
-		}
-		args = append(args, "drops", strings.Join(drops, " "))
+			"rx_packets", t.Traffic.RxPackets, "rx_bytes", t.Traffic.RxBytes,
+			"no_sa", t.Drops["no_sa"], "seq_exhausted", t.Drops["seq_exhausted"], "bad_inner", t.Drops["bad_inner"],
+			"send_errors", t.Drops["send_errors"], "write_errors", t.Drops["write_errors"]}
 		if t.IKE != nil {
 			args = append(args, "ike", t.IKE.State)
 		}
 		for _, c := range t.ChildSAs {
-			args = append(args, "child", c.State+" in "+c.InSPI+" out "+c.OutSPI)
+			args = append(args, "out_spi", "0x"+c.OutSPI, "reserve_waits", c.ReserveWaits, "reserve_errors", c.ReserveErrors,
+				"in_spi", "0x"+c.InSPI, "auth_failures", c.Drops["auth_failure"], "replays", c.Drops["replay"],
+				"bad_padding", c.Drops["bad_padding"], "bad_next_header", c.Drops["bad_next_header"],
+				"bad_gre", c.Drops["bad_gre"], "bad_selector", c.Drops["bad_selector"])
 		}
 		d.log.Info("counters", args...)
 	}

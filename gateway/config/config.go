@@ -34,6 +34,9 @@ type Tunnel struct {
 	Dataplane dataplane.TunnelConfig
 	Link      tun.LinkConfig
 	IKE       *ikev2.Config // from [tunnel.ike]; nil for manual keys
+	// OutNew, InNew: the manual SA's "new = true": its key has never been
+	// used, so it may start without a record in the state file.
+	OutNew, InNew bool
 }
 
 // Config is a whole configuration file.
@@ -42,6 +45,10 @@ type Config struct {
 	Tunnels []Tunnel // in the order of the file; at least one
 	Control Control  // [control]: the control socket
 	Metrics Metrics  // [metrics]: the Prometheus endpoint
+	// StateFile is the top-level state-file, absolute: where the sequence
+	// numbers of manual SAs are kept across restarts (package
+	// esp/seqstate). Default: the configuration file's path + ".state".
+	StateFile string
 }
 
 // Load reads and parses the configuration file at path. A file that cannot
@@ -75,6 +82,7 @@ func parse(path string, data []byte) (*Config, *parser, error) {
 	p.pos = scanPositions(data)
 	top := p.table(nil, nil, nil, raw)
 	list := p.tunnelTables(top)
+	stateFile := p.stateFile(top)
 	control, metrics := p.readControl(top), p.readMetrics(top)
 	top.finish()
 	if n := p.pos.count([]string{"tunnel"}); n != 0 && n != len(list) {
@@ -86,7 +94,7 @@ func parse(path string, data []byte) (*Config, *parser, error) {
 		}
 	}
 
-	cfg := &Config{Path: path, Control: control, Metrics: metrics}
+	cfg := &Config{Path: path, StateFile: stateFile, Control: control, Metrics: metrics}
 	var infos []*tunnelInfo
 	for i, m := range list {
 		if m == nil {
@@ -112,7 +120,7 @@ func (p *parser) tunnelTables(top *table) []map[string]any {
 	v, ok := top.get("tunnel")
 	if !ok {
 		for k := range top.m {
-			if k != "control" && k != "metrics" {
+			if k != "control" && k != "metrics" && k != "state-file" {
 				return nil // finish reports the keys there are, and says what belongs there
 			}
 		}

@@ -269,7 +269,7 @@ func (t *table) suggest(k string) string {
 		return fmt.Sprintf(" (did you mean %s?)", best)
 	}
 	if t.tunnel == nil && len(t.rel) == 0 {
-		return " (the top level holds [[tunnel]] tables and the [control] and [metrics] tables)"
+		return " (the top level holds state-file, [[tunnel]] tables and the [control] and [metrics] tables)"
 	}
 	if len(t.known) == 0 {
 		return ""
