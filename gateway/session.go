@@ -35,15 +35,15 @@ type ikePeer struct {
 	session *ikev2.Session
 	// inSA and outSA are the Child SA pair installed last.
 	inSA, outSA *esp.SA
-	transport   bool       // the pair is in ESP transport mode
-	pairs       []*saPair  // every installed pair, until it is removed
-	retired     esp.Stats  // the counters of pairs gone, so totals never fall
+	transport   bool      // the pair is in ESP transport mode
+	pairs       []*saPair // every installed pair, until it is removed
+	retired     esp.Stats // the counters of pairs gone, so totals never fall
 	// superseded holds the inbound SPIs of Child SAs a rekey replaced:
 	// their inbound SA stays rekeyedInboundDelay after their ChildSADown.
 	superseded map[uint32]bool
-	held        bool       // terminated by the operator: nothing starts it again but initiate
-	up          bool       // an IKE SA was established at the last flush
-	trace       traceLimit // per-message debug lines
+	held       bool       // terminated by the operator: nothing starts it again but initiate
+	up         bool       // an IKE SA was established at the last flush
+	trace      traceLimit // per-message debug lines
 
 	counts peerCounters
 }
