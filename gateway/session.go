@@ -257,6 +257,10 @@ func (p *ikePeer) flush() {
 		p.handle(ev)
 	}
 	p.up = p.session.Established()
+	if !p.up {
+		// No IKE SA: the Child SAs it replaced go with it.
+		p.removeRetired(now, true)
+	}
 }
 
 // traceMessage logs one IKE message at debug level, rate limited: its
