@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 
 	"github.com/greipsec/greipsec/gateway/config"
+	"github.com/greipsec/greipsec/ikev2"
 	"github.com/greipsec/greipsec/tun"
 )
 
@@ -142,20 +144,22 @@ func sendThrough(t *testing.T, from, to *tun.Memory, n int) {
 // must lose nothing.
 type flow struct {
 	sent, received atomic.Uint64
-	stop           chan struct{}
-	wg             sync.WaitGroup
+	stopSend       chan struct{}
+	stopRecv       chan struct{}
+	sender, recv   sync.WaitGroup
 }
 
 func startFlow(from, to *tun.Memory, interval time.Duration) *flow {
-	f := &flow{stop: make(chan struct{})}
-	f.wg.Add(2)
+	f := &flow{stopSend: make(chan struct{}), stopRecv: make(chan struct{})}
+	f.sender.Add(1)
+	f.recv.Add(1)
 	go func() {
-		defer f.wg.Done()
+		defer f.sender.Done()
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		for seq := uint16(0); ; seq++ {
 			select {
-			case <-f.stop:
+			case <-f.stopSend:
 				return
 			case <-tick.C:
 				from.Inject(ipPacket(innerA, innerB, seq))
@@ -164,10 +168,10 @@ func startFlow(from, to *tun.Memory, interval time.Duration) *flow {
 		}
 	}()
 	go func() {
-		defer f.wg.Done()
+		defer f.recv.Done()
 		for {
 			select {
-			case <-f.stop:
+			case <-f.stopRecv:
 				return
 			case <-to.Output():
 				f.received.Add(1)
@@ -177,15 +181,16 @@ func startFlow(from, to *tun.Memory, interval time.Duration) *flow {
 	return f
 }
 
-// end stops the flow after the last packets had time to arrive, and
-// returns how many were sent and received.
+// end stops sending, gives the last packets up to two seconds to arrive,
+// and returns how many were sent and received.
 func (f *flow) end() (sent, received uint64) {
-	time.Sleep(200 * time.Millisecond)
+	close(f.stopSend)
+	f.sender.Wait()
 	sent = f.sent.Load()
-	close(f.stop)
-	f.wg.Wait()
-	// Packets sent between the load and the stop may arrive late.
-	return sent, min(f.received.Load(), sent)
+	waitFor(2*time.Second, func() bool { return f.received.Load() >= sent })
+	close(f.stopRecv)
+	f.recv.Wait()
+	return sent, f.received.Load()
 }
 
 // TestPairStatus brings up a pair and checks both Status snapshots against
@@ -305,7 +310,9 @@ func TestCommands(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond)
 	if sent, received := f.end(); sent < 50 || received != sent {
-		t.Errorf("packets every 10 ms across the rekeys: %d sent, %d received", sent, received)
+		sa, sb := p.a.gw.Status(), p.b.gw.Status()
+		t.Errorf("packets every 10 ms across the rekeys: %d sent, %d received; A: %v %+v; B: %v %+v", sent, received,
+			sa.Tunnels[0].Drops, sa.Device, sb.Tunnels[0].Drops, sb.Device)
 	}
 
 	// terminate: DELETE, both sides down, A held even with traffic waiting.
@@ -561,5 +568,51 @@ func TestRekeyLatePacket(t *testing.T) {
 	// Its counters moved to the totals, which never fall.
 	if b.Traffic.RxPackets != 1 || b.Drops["replay"] != 0 {
 		t.Errorf("B's totals: %+v %v", b.Traffic, b.Drops)
+	}
+}
+
+// TestRekeyOutboundSwitch: a rekeyed Child SA is not used for sending until
+// the peer is known to have its inbound SA: the responder of the rekey
+// installs its SAs only after its response has gone out, so the initiator
+// sending with the new SA at once could lose packets to an unknown SPI (it
+// did, now and then, in TestCommands). The switch comes with the replaced
+// SA's DELETE, a packet on the new inbound SA, or after a timeout.
+func TestRekeyOutboundSwitch(t *testing.T) {
+	p := newTestPair()
+	upPair(t, p, ikeConf(1, 2, "active", ""), ikeConf(2, 1, "passive", ""))
+	peer := p.a.gw.tunnels["gre0"].peer
+	dp := p.a.gw.tunnels["gre0"].dp
+	old := dp.OutboundSA()
+	oldIn := dp.InboundSAs()[0]
+	key := func(b byte) []byte { return bytes.Repeat([]byte{b}, 36) }
+	up := func(in, out uint32, replaced *ikev2.ChildSADown) {
+		t.Helper()
+		err := peer.do(time.Second, func(time.Time) error {
+			peer.handle(ikev2.ChildSAUp{InSPI: in, OutSPI: out, Encr: uint16(ikev2.EncrAESGCM16), KeyBits: 256,
+				InKey: key(byte(in)), OutKey: key(byte(out)), Transport: true, Peer: netip.AddrPortFrom(outerB, 0), Rekeyed: replaced})
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	up(0x5001, 0x6001, &ikev2.ChildSADown{InSPI: oldIn.SPI(), OutSPI: old.SPI(), Reason: "rekeyed"})
+	if dp.OutboundSA() != old {
+		t.Fatal("the rekeyed SA was used for sending before the peer had it")
+	}
+	peer.do(time.Second, func(time.Time) error {
+		peer.handle(ikev2.ChildSADown{InSPI: oldIn.SPI(), OutSPI: old.SPI(), Reason: "rekeyed"})
+		return nil
+	})
+	if got := dp.OutboundSA(); got == nil || got.SPI() != 0x6001 {
+		t.Fatalf("after the replaced SA's DELETE, sending with %v, want SPI 0x6001", got)
+	}
+	// No DELETE, no packet: the timeout.
+	up(0x5002, 0x6002, &ikev2.ChildSADown{InSPI: 0x5001, OutSPI: 0x6001, Reason: "rekeyed"})
+	if got := dp.OutboundSA(); got.SPI() != 0x6001 {
+		t.Fatalf("switched to %#x at once", got.SPI())
+	}
+	if !waitFor(pendingSwitchTimeout+2*time.Second, func() bool { return dp.OutboundSA().SPI() == 0x6002 }) {
+		t.Errorf("not switched after the timeout: sending with %#x", dp.OutboundSA().SPI())
 	}
 }

@@ -41,9 +41,11 @@ type ikePeer struct {
 	// superseded holds the inbound SPIs of Child SAs a rekey replaced:
 	// their inbound SA stays rekeyedInboundDelay after their ChildSADown.
 	superseded map[uint32]bool
-	held       bool       // terminated by the operator: nothing starts it again but initiate
-	up         bool       // an IKE SA was established at the last flush
-	trace      traceLimit // per-message debug lines
+	// pending is a rekeyed Child SA not yet used for sending.
+	pending *pendingSwitch
+	held    bool       // terminated by the operator: nothing starts it again but initiate
+	up      bool       // an IKE SA was established at the last flush
+	trace   traceLimit // per-message debug lines
 
 	counts peerCounters
 }
@@ -218,6 +220,9 @@ func (p *ikePeer) routineSession() {
 				pair.lastOut.observe(pair.out.Stats().TxPackets, now)
 			}
 			p.removeRetired(now, false)
+			if pend := p.pending; pend != nil && (pend.in.Stats().RxPackets > 0 || !now.Before(pend.deadline)) {
+				p.switchOutbound()
+			}
 		case <-p.stop:
 			p.session.Close(time.Now())
 			p.flush()
@@ -375,16 +380,58 @@ func (p *ikePeer) install(ev ikev2.ChildSAUp) error {
 		p.tunnel.RemoveInboundSA(ev.InSPI)
 		return err
 	}
-	p.tunnel.SetOutboundSA(out)
+	// A rekey: keep sending with the replaced SA until the peer is known
+	// to have the new inbound SA (switchOutbound).
+	if cur := p.tunnel.OutboundSA(); ev.Rekeyed != nil && cur != nil && cur.SPI() == ev.Rekeyed.OutSPI {
+		p.pending = &pendingSwitch{out: out, in: in, replaces: ev.Rekeyed.InSPI, deadline: time.Now().Add(pendingSwitchTimeout)}
+	} else {
+		p.pending = nil
+		p.tunnel.SetOutboundSA(out)
+	}
 	p.inSA, p.outSA, p.transport = in, out, ev.Transport
 	p.pairs = append(p.pairs, &saPair{in: in, out: out, installed: time.Now()})
 	return nil
+}
+
+// pendingSwitch is a rekeyed Child SA whose outbound SA is not in use yet.
+// The responder of a CREATE_CHILD_SA installs its new SAs after it has
+// sent its response, so the initiator, which installs them when the
+// response arrives, could send with the new outbound SA before the
+// responder has the matching inbound one. Either side therefore goes on
+// sending with the replaced SA until the peer has shown that it has the new
+// one: a packet arrives on the new inbound SA (the peer installs inbound
+// before it sends), or the replaced SA's DELETE exchange is done (both have
+// processed the rekey), or pendingSwitchTimeout passes.
+type pendingSwitch struct {
+	out, in  *esp.SA
+	replaces uint32 // inbound SPI of the Child SA it replaces
+	deadline time.Time
+}
+
+// pendingSwitchTimeout bounds how long a rekeyed Child SA waits for the
+// peer before it is used for sending anyway.
+const pendingSwitchTimeout = 3 * time.Second
+
+// switchOutbound starts sending with the pending rekeyed SA.
+func (p *ikePeer) switchOutbound() {
+	if p.pending != nil {
+		p.tunnel.SetOutboundSA(p.pending.out)
+		p.pending = nil
+	}
 }
 
 // uninstall takes a Child SA pair out of the dataplane, and adds its
 // counters to the retired totals; the inbound SA of one a rekey replaced
 // stays rekeyedInboundDelay longer (removeRetired takes it out).
 func (p *ikePeer) uninstall(ev ikev2.ChildSADown) {
+	if pend := p.pending; pend != nil {
+		switch ev.InSPI {
+		case pend.replaces:
+			p.switchOutbound()
+		case pend.in.SPI():
+			p.pending = nil
+		}
+	}
 	if p.inSA != nil && p.inSA.SPI() == ev.InSPI {
 		p.inSA, p.outSA = nil, nil
 	}

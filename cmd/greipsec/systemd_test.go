@@ -34,7 +34,8 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	for _, want := range []string{
 		"Type=notify",
-		"ExecStart=/usr/local/bin/greipsec up -c /etc/greipsec/greipsec.toml",
+		"ExecStart=/usr/local/bin/greipsec up -c /etc/greipsec/greipsec.toml --state-file /var/lib/greipsec/greipsec.state",
+		"StateDirectory=greipsec",
 		"ExecReload=/usr/local/bin/greipsec reload --control " + config.DefaultControlSocket,
 		"CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE",
 		"NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
@@ -120,7 +121,9 @@ func TestNetnsNotify(t *testing.T) {
 	os.WriteFile(cfg, []byte(exampleConfig(t, "manual-a.toml")), 0o600)
 	logFile, _ := os.Create(cfg + ".log")
 	defer logFile.Close()
-	cmd := exec.Command(exe, "up", "-c", cfg, "--control", filepath.Join(dir, "ctl.sock"))
+	state := filepath.Join(dir, "var", "greipsec.state")
+	os.Mkdir(filepath.Dir(state), 0o700)
+	cmd := exec.Command(exe, "up", "-c", cfg, "--control", filepath.Join(dir, "ctl.sock"), "--state-file", state)
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := l.Start(&l.A, cmd); err != nil {
@@ -151,5 +154,12 @@ func TestNetnsNotify(t *testing.T) {
 	}
 	if err := l.Wait(cmd); err != nil {
 		t.Errorf("greipsec exited with %v after SIGTERM", err)
+	}
+	// The manual SAs' state went where --state-file (as in the unit) says.
+	if _, err := os.Stat(state); err != nil {
+		t.Errorf("--state-file: %v", err)
+	}
+	if _, err := os.Stat(cfg + ".state"); err == nil {
+		t.Error("the state file was also written beside the configuration")
 	}
 }

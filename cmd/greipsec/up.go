@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -49,6 +50,7 @@ func setupUp(fs *flag.FlagSet) runFunc {
 	verbose := fs.Bool("v", false, "log at debug level (--log-level debug)")
 	socket := fs.String("control", "", "control socket `path` (default: [control] socket, else "+config.DefaultControlSocket+")")
 	metrics := fs.String("metrics", "", "serve /metrics, /healthz and /readyz on `host:port` (default: [metrics] address)")
+	stateFile := fs.String("state-file", "", "keep the sequence numbers of manual SAs in `path` (default: state-file of the configuration)")
 	return func(args []string, _, stderr io.Writer) error {
 		if err := noArgs("up", args); err != nil {
 			return err
@@ -60,11 +62,11 @@ func setupUp(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return usagef("up", "%v", err)
 		}
-		cfg, err := config.Load(*path)
+		d := &upDaemon{log: log, path: *path, socketFlag: *socket, metricsFlag: *metrics, stateFlag: *stateFile}
+		cfg, err := d.load()
 		if err != nil {
 			return err
 		}
-		d := &upDaemon{log: log, path: *path, socketFlag: *socket, metricsFlag: *metrics}
 		return d.run(cfg)
 	}
 }
@@ -101,6 +103,7 @@ type upDaemon struct {
 	path        string // the configuration file, re-read by reload
 	socketFlag  string
 	metricsFlag string
+	stateFlag   string
 
 	gw      *gateway.Gateway
 	control *control.Server
@@ -200,6 +203,22 @@ func stopOrExit(log *slog.Logger, sigs <-chan os.Signal, stop func() error, exit
 	}
 }
 
+// load reads the configuration file, with the command line's overrides.
+func (d *upDaemon) load() (*config.Config, error) {
+	cfg, err := config.Load(d.path)
+	if err != nil {
+		return nil, err
+	}
+	if d.stateFlag != "" {
+		abs, err := filepath.Abs(d.stateFlag)
+		if err != nil {
+			return nil, fmt.Errorf("--state-file: %w", err)
+		}
+		cfg.StateFile = abs
+	}
+	return cfg, nil
+}
+
 func (d *upDaemon) metricsAddress(cfg *config.Config) string {
 	if d.metricsFlag != "" {
 		return d.metricsFlag
@@ -214,7 +233,7 @@ func (d *upDaemon) Reload() (gateway.ReloadResult, error) {
 	defer d.mu.Unlock()
 	notify(d.log, reloadingState())
 	defer notify(d.log, daemon.SdNotifyReady)
-	cfg, err := config.Load(d.path)
+	cfg, err := d.load()
 	if err != nil {
 		return gateway.ReloadResult{}, err
 	}
