@@ -5,9 +5,11 @@
 package nstest
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"golang.zx2c4.com/wireguard/conn"
@@ -114,4 +116,30 @@ func NewPair(t testing.TB, edit func(side string, c *netstack.Config)) *Pair {
 	p := &Pair{A: a, B: b, MTU: mtu}
 	p.TA, p.TB = Join(t, ca, cb, a, b)
 	return p
+}
+
+// Counters describes what each layer of the pair counted: the tunnels, their
+// inbound SAs, the stacks' edges and gVisor's own drop counters. Tests print
+// it when a packet goes missing.
+func (p *Pair) Counters() string {
+	var b strings.Builder
+	for _, side := range []struct {
+		name string
+		t    *dataplane.Tunnel
+		s    *netstack.Stack
+	}{{"A", p.TA, p.A}, {"B", p.TB, p.B}} {
+		ts := side.t.Stats()
+		fmt.Fprintf(&b, "%s: tunnel tx %d rx %d noSA %d badInner %d sendErr %d writeErr %d readErr %d; ", side.name,
+			ts.TxPackets.Load(), ts.RxPackets.Load(), ts.NoSA.Load(), ts.BadInner.Load(), ts.SendErrors.Load(), ts.WriteErrors.Load(), ts.ReadErrors.Load())
+		for _, sa := range side.t.InboundSAs() {
+			fmt.Fprintf(&b, "SA %+v; ", sa.Stats())
+		}
+		ss := side.s.Stats()
+		st := side.s.TCPIPStats()
+		fmt.Fprintf(&b, "stack queueDrops %d tooBig %d badInbound %d ip malformed %d invalidDst %d udp unknownPort %d rcvBufErr %d malformed %d checksum %d\n",
+			ss.QueueDrops.Load(), ss.TooBig.Load(), ss.BadInbound.Load(),
+			st.IP.MalformedPacketsReceived.Value(), st.IP.InvalidDestinationAddressesReceived.Value(),
+			st.UDP.UnknownPortErrors.Value(), st.UDP.ReceiveBufferErrors.Value(), st.UDP.MalformedPacketsReceived.Value(), st.UDP.ChecksumErrors.Value())
+	}
+	return b.String()
 }
