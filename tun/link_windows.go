@@ -22,7 +22,7 @@ import (
 //     no point-to-point addresses: a Peer outside the prefix gets a host
 //     route into the adapter;
 //  3. each prefix in cfg.Routes as an on-link route (no next hop, metric
-//     0) into the adapter.
+//  0. into the adapter.
 //
 // Wintun adapters are up once created. Everything in cfg is checked first;
 // if a step fails, what the earlier ones added is removed again. Undo deletes
