@@ -21,8 +21,8 @@ import (
 //  2. each address in cfg.Addresses with its on-link prefix. Windows has
 //     no point-to-point addresses: a Peer outside the prefix gets a host
 //     route into the adapter;
-//  3. each prefix in cfg.Routes as an on-link route (no next hop, metric
-//  0. into the adapter.
+//  3. each prefix in cfg.Routes as an on-link route into the adapter: no
+//     next hop, metric 0.
 //
 // Wintun adapters are up once created. Everything in cfg is checked first;
 // if a step fails, what the earlier ones added is removed again. Undo deletes
