@@ -64,25 +64,38 @@ func TunnelConfigs() (a, b dataplane.TunnelConfig, mtu int) {
 // devB, are closed when the test ends.
 func Join(t testing.TB, a, b dataplane.TunnelConfig, devA, devB tun.Device) (*dataplane.Tunnel, *dataplane.Tunnel) {
 	t.Helper()
+	ta, tb, closeAll, err := JoinDevices(a, b, devA, devB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeAll)
+	return ta, tb
+}
+
+// JoinDevices is Join outside a test: closeAll closes both Devices, and
+// with them devA and devB.
+func JoinDevices(a, b dataplane.TunnelConfig, devA, devB tun.Device) (ta, tb *dataplane.Tunnel, closeAll func(), err error) {
 	port := uint16(dataplane.DefaultUDPPort)
 	la, lb := link.NewMemoryPair(netip.AddrPortFrom(a.Local, port), netip.AddrPortFrom(b.Local, port))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	da := dataplane.NewDevice(dataplane.Options{Logger: log, Bind: func(dataplane.Transport, netip.Addr, uint16) (conn.Bind, error) { return la, nil }})
 	db := dataplane.NewDevice(dataplane.Options{Logger: log, Bind: func(dataplane.Transport, netip.Addr, uint16) (conn.Bind, error) { return lb, nil }})
-	t.Cleanup(func() {
+	closeAll = func() {
 		da.Close()
 		db.Close()
-	})
-	ta, err := da.AddTunnel(a, devA)
-	if err != nil {
+	}
+	if ta, err = da.AddTunnel(a, devA); err != nil {
+		closeAll()
+		devA.Close()
 		devB.Close()
-		t.Fatal(err)
+		return nil, nil, nil, err
 	}
-	tb, err := db.AddTunnel(b, devB)
-	if err != nil {
-		t.Fatal(err)
+	if tb, err = db.AddTunnel(b, devB); err != nil {
+		closeAll()
+		devB.Close()
+		return nil, nil, nil, err
 	}
-	return ta, tb
+	return ta, tb, closeAll, nil
 }
 
 // Pair is two netstacks joined by a tunnel.
