@@ -19,10 +19,10 @@
 //	cookie.go          COOKIE (§2.6)
 //	natt.go            NAT detection and the move to port 4500 (§2.23, RFC 3948)
 //	ike_auth.go        IKE_AUTH (§1.2): IDs, AUTH with a shared key (§2.15), INITIAL_CONTACT
-//	child.go           the Child SA: proposals, selectors, transport mode (§1.3.1), KEYMAT (§2.17)
+//	child.go           the Child SA: proposals, selectors, transport mode (§1.3.1), KEYMAT split into encryption and integrity keys (§2.17)
 //	informational.go   INFORMATIONAL (§1.4): liveness checks, DELETE
 //	rekey.go           CREATE_CHILD_SA (§1.3): Child SA and IKE SA rekeying (§2.8, §2.18)
-//	proposal.go        proposal notation and matching (§2.7, §3.3.6)
+//	proposal.go        proposal notation and matching (§2.7, §3.3.6); weak transforms only with ProposalOptions.AllowWeak (RFC 8247)
 //	selector.go        traffic selectors and narrowing (§2.9)
 //	fragment.go        IKEv2 fragmentation (RFC 7383)
 //	config.go, events.go  the Session's configuration and output types

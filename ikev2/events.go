@@ -23,17 +23,22 @@ type Event interface{ isEvent() }
 // SAs when ChildSADown for them arrives.
 type ChildSAUp struct {
 	InSPI, OutSPI uint32 // inbound: chosen by us; outbound: by the peer
-	Encr          uint16 // ENCR_AES_GCM_16 or ENCR_CHACHA20_POLY1305
+	Encr          uint16 // ENCR_AES_GCM_16, ENCR_CHACHA20_POLY1305, ENCR_AES_CBC or ENCR_NULL
 	KeyBits       int
-	InKey, OutKey []byte // KEYMAT for each direction: key ‖ salt
-	ESN           bool
-	Transport     bool           // transport mode; false: tunnel mode
-	Encap         bool           // ESP-in-UDP (NAT seen or forced)
-	Peer          netip.AddrPort // where to send ESP: port 4500 with Encap, else the address
-	LocalTS       []Selector     // as negotiated
-	PeerTS        []Selector
-	Lifetime      time.Duration // when the SA is rekeyed (the runner need not act)
-	Rekeyed       *ChildSADown  // the SA this one replaces, if any
+	Integ         uint16 // AUTH_HMAC_*; 0 (NONE) with an AEAD
+	InKey, OutKey []byte // encryption keys from KEYMAT: key ‖ salt for an AEAD, the AES key for CBC, empty for NULL
+	// InAuthKey, OutAuthKey are the integrity keys from KEYMAT, which
+	// follow each direction's encryption key (RFC 7296 §2.17); empty with
+	// an AEAD.
+	InAuthKey, OutAuthKey []byte
+	ESN                   bool
+	Transport             bool           // transport mode; false: tunnel mode
+	Encap                 bool           // ESP-in-UDP (NAT seen or forced)
+	Peer                  netip.AddrPort // where to send ESP: port 4500 with Encap, else the address
+	LocalTS               []Selector     // as negotiated
+	PeerTS                []Selector
+	Lifetime              time.Duration // when the SA is rekeyed (the runner need not act)
+	Rekeyed               *ChildSADown  // the SA this one replaces, if any
 }
 
 // ChildSADown: a Child SA was deleted (by us or the peer) or replaced.

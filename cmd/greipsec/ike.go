@@ -13,7 +13,6 @@ import (
 	"github.com/greipsec/greipsec/dataplane"
 	"github.com/greipsec/greipsec/esp"
 	"github.com/greipsec/greipsec/ikev2"
-	"github.com/greipsec/greipsec/ikev2/ikecrypto"
 )
 
 // ikePort is the IKE port (RFC 7296 §2); NAT traversal moves IKE to the
@@ -305,7 +304,7 @@ func (p *ikePeer) handle(ev ikev2.Event) {
 // so the peer's first packets are accepted, then the outer path, then the
 // outbound SA.
 func (p *ikePeer) install(ev ikev2.ChildSAUp) error {
-	alg, err := espAlgorithm(ev.Encr, ev.KeyBits)
+	inCfg, outCfg, err := espConfigs(ev)
 	if err != nil {
 		return err
 	}
@@ -313,11 +312,13 @@ func (p *ikePeer) install(ev ikev2.ChildSAUp) error {
 	// SA stops; the rekey starts at 80% of it, leaving time to finish.
 	hard := p.cfg.ChildBytes
 	soft := hard - hard/5
-	in, err := esp.NewSA(esp.Config{SPI: ev.InSPI, Algorithm: alg, Key: ev.InKey, ESN: ev.ESN, SoftBytes: soft, HardBytes: hard})
+	inCfg.SoftBytes, inCfg.HardBytes = soft, hard
+	outCfg.SoftBytes, outCfg.HardBytes = soft, hard
+	in, err := esp.NewSA(inCfg)
 	if err != nil {
 		return fmt.Errorf("inbound SA: %w", err)
 	}
-	out, err := esp.NewSA(esp.Config{SPI: ev.OutSPI, Algorithm: alg, Key: ev.OutKey, ESN: ev.ESN, SoftBytes: soft, HardBytes: hard})
+	out, err := esp.NewSA(outCfg)
 	if err != nil {
 		return fmt.Errorf("outbound SA: %w", err)
 	}
@@ -335,17 +336,4 @@ func (p *ikePeer) install(ev ikev2.ChildSAUp) error {
 	p.tunnel.SetOutboundSA(out)
 	p.inSA, p.outSA, p.transport = in, out, ev.Transport
 	return nil
-}
-
-// espAlgorithm maps a negotiated ESP transform to the dataplane's AEAD.
-func espAlgorithm(encr uint16, keyBits int) (esp.Algorithm, error) {
-	switch {
-	case encr == ikecrypto.EncrAESGCM16 && keyBits == 128:
-		return esp.AES128GCM16, nil
-	case encr == ikecrypto.EncrAESGCM16 && keyBits == 256:
-		return esp.AES256GCM16, nil
-	case encr == ikecrypto.EncrChaCha20Poly1305:
-		return esp.ChaCha20Poly1305, nil
-	}
-	return 0, fmt.Errorf("ESP transform %d with %d-bit key is not supported by the dataplane", encr, keyBits)
 }

@@ -25,6 +25,13 @@ var roleLine = regexp.MustCompile(`(?m)^role\s*=\s*"[a-z]+"`)
 // config file, its role set to role.
 func interop(t *testing.T, file, role string, conf lab.StrongSwanConfig) (*lab.Lab, *lab.StrongSwan) {
 	t.Helper()
+	return interopEdited(t, file, role, conf, nil)
+}
+
+// interopEdited is interop with greipsec's config file edited by edit
+// (which may be nil) after the role is set.
+func interopEdited(t *testing.T, file, role string, conf lab.StrongSwanConfig, edit func(string) string) (*lab.Lab, *lab.StrongSwan) {
+	t.Helper()
 	needRoot(t)
 	if err := lab.NeedStrongSwan(); err != nil {
 		t.Fatal(err)
@@ -53,6 +60,9 @@ func interop(t *testing.T, file, role string, conf lab.StrongSwanConfig) (*lab.L
 	}
 	path := filepath.Join(t.TempDir(), filepath.Base(file))
 	text := roleLine.ReplaceAllLiteralString(string(cfg), `role = "`+role+`"`)
+	if edit != nil {
+		text = edit(text)
+	}
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}

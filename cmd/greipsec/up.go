@@ -58,6 +58,7 @@ type gateway struct {
 	log    *slog.Logger
 	device *dataplane.Device
 	ike    *ikeRunner
+	state  *manualState // nil without manual SAs
 	undo   []func() error
 }
 
@@ -79,7 +80,12 @@ func startGateway(cfg *config.Config, log *slog.Logger) (gw *gateway, err error)
 			peers[tc.Dataplane.Name] = p
 		}
 	}
-	gw = &gateway{log: log, device: dataplane.NewDevice(dataplane.Options{Logger: log, IKE: ike.receive4500})}
+	// Manual SAs resume their sequence numbers from the state file.
+	state, err := openManualState(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	gw = &gateway{log: log, device: dataplane.NewDevice(dataplane.Options{Logger: log, IKE: ike.receive4500}), state: state}
 	ike.device = gw.device
 	defer func() {
 		if err != nil {
@@ -111,6 +117,9 @@ func startGateway(cfg *config.Config, log *slog.Logger) (gw *gateway, err error)
 		if p := peers[dc.Name]; p != nil {
 			p.tunnel = t
 		}
+		if state != nil {
+			state.track(t)
+		}
 		o := t.Overhead()
 		log.Info("tunnel up", "tunnel", dc.Name, "interface", dc.Interface, "mode", dc.Mode, "transport", dc.Transport,
 			"local", dc.Local, "peer", dc.Peer, "mtu", mtu, "mss4", o.MSS4(), "mss6", o.MSS6())
@@ -121,6 +130,9 @@ func startGateway(cfg *config.Config, log *slog.Logger) (gw *gateway, err error)
 		}
 		gw.ike = ike
 		ike.start()
+	}
+	if state != nil {
+		state.start()
 	}
 	return gw, nil
 }
@@ -133,6 +145,11 @@ func (gw *gateway) logStats() {
 			"rx_packets", s.RxPackets.Load(), "rx_bytes", s.RxBytes.Load(),
 			"no_sa", s.NoSA.Load(), "seq_exhausted", s.SeqExhausted.Load(), "bad_inner", s.BadInner.Load(),
 			"send_errors", s.SendErrors.Load(), "write_errors", s.WriteErrors.Load()}
+		if sa := t.OutboundSA(); sa != nil {
+			st := sa.Stats()
+			args = append(args, "out_spi", fmt.Sprintf("0x%08x", sa.SPI()),
+				"reserve_waits", st.ReserveWaits, "reserve_errors", st.ReserveErrors)
+		}
 		for _, sa := range t.InboundSAs() {
 			st := sa.Stats()
 			args = append(args, "in_spi", fmt.Sprintf("0x%08x", sa.SPI()),
@@ -155,5 +172,11 @@ func (gw *gateway) close() error {
 			gw.log.Warn("removing interface configuration", "err", err)
 		}
 	}
-	return gw.device.Close()
+	err := gw.device.Close()
+	if gw.state != nil {
+		if serr := gw.state.stop(gw.device); serr != nil && err == nil {
+			err = serr
+		}
+	}
+	return err
 }

@@ -33,12 +33,19 @@ type Tunnel struct {
 	Dataplane dataplane.TunnelConfig
 	Link      tun.LinkConfig
 	IKE       *ikev2.Config // from [tunnel.ike]; nil for manual keys
+	// OutNew, InNew: the manual SA's "new = true": its key has never been
+	// used, so it may start without a record in the state file.
+	OutNew, InNew bool
 }
 
 // Config is a whole configuration file.
 type Config struct {
 	Path    string   // the file it was read from
 	Tunnels []Tunnel // in the order of the file; at least one
+	// StateFile is the top-level state-file, absolute: where the sequence
+	// numbers of manual SAs are kept across restarts (package
+	// esp/seqstate). Default: the configuration file's path + ".state".
+	StateFile string
 }
 
 // Load reads and parses the configuration file at path. A file that cannot
@@ -72,6 +79,7 @@ func parse(path string, data []byte) (*Config, *parser, error) {
 	p.pos = scanPositions(data)
 	top := p.table(nil, nil, nil, raw)
 	list := p.tunnelTables(top)
+	stateFile := p.stateFile(top)
 	top.finish()
 	if n := p.pos.count([]string{"tunnel"}); n != 0 && n != len(list) {
 		// The position scanner lost its way; better no line numbers
@@ -82,7 +90,7 @@ func parse(path string, data []byte) (*Config, *parser, error) {
 		}
 	}
 
-	cfg := &Config{Path: path}
+	cfg := &Config{Path: path, StateFile: stateFile}
 	var infos []*tunnelInfo
 	for i, m := range list {
 		if m == nil {

@@ -137,7 +137,7 @@ func TestErrors(t *testing.T) {
 		// Unknown keys.
 		{"unknown key", withOut("spii = 1"), 14, []string{`tunnel "gre0": sa.out.spii: unknown key (did you mean spi?)`}},
 		{"unknown key list", withKey("colour = 1"), 9, []string{"colour: unknown key (expected one of: name, interface, mode,"}},
-		{"unknown top-level key", "verbose = true\n" + base, 1, []string{"test.toml:1: verbose: unknown key (the file holds only [[tunnel]] tables)"}},
+		{"unknown top-level key", "verbose = true\n" + base, 1, []string{"test.toml:1: verbose: unknown key (the file holds only state-file and [[tunnel]] tables)"}},
 		{"misspelt tunnel", strings.ReplaceAll(base, "tunnel", "tunel"), 1, []string{"test.toml:1: tunel: unknown key (did you mean tunnel?)"}},
 		{"unknown table", base + "[tunnel.ike2]\nrole = \"initiator\"\n", 21, []string{`tunnel "gre0": ike2: unknown key (did you mean ike?)`}},
 		{"unknown gre key", base + "[tunnel.gre]\nkeyy = 1\n", 22, []string{"gre.keyy: unknown key (did you mean key?)"}},
@@ -394,8 +394,9 @@ hard-bytes = 1073741824
 [tunnel.sa.in]
 spi = 0x100
 algorithm = "aes128gcm16"
-key = "` + strings.Repeat("e5", 20) + `"
+enc-key = "` + strings.Repeat("e5", 20) + `"
 esn = true
+new = true
 replay-window = 4096
 soft-packets = 1
 hard-packets = 2
@@ -438,6 +439,7 @@ func TestParseFull(t *testing.T) {
 			},
 			Routes: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24"), netip.MustParsePrefix("::/0")},
 		},
+		InNew: true,
 	}
 	if cfg.Path != "full.toml" || len(cfg.Tunnels) != 1 {
 		t.Fatalf("Path %q with %d tunnels", cfg.Path, len(cfg.Tunnels))
@@ -635,7 +637,7 @@ func TestExamplesDocumentEveryKey(t *testing.T) {
 		skip    string // the table of the other kind of keying
 		least   int
 	}{
-		{"manual-a.toml", []string{full}, "ike", 25},
+		{"manual-a.toml", []string{full, fullCBC}, "ike", 25},
 		{"site-a.toml", []string{fullIKE, fullIKERoute, ikeEnvDoc}, "sa", 35},
 	} {
 		text, err := os.ReadFile(filepath.Join(examplesDir, c.example))

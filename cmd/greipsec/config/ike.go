@@ -93,8 +93,13 @@ func (p *parser) ike(ti *tunnelInfo) {
 	c.PeerID = readIdentity(k, "peer-id", dp.Peer)
 	c.PSK = p.readPSK(k)
 
-	c.IKEProposals = readProposals(k, "ike-proposals", defaultIKEProposals, ikev2.ParseIKEProposals)
-	c.ESPProposals = readProposals(k, "esp-proposals", defaultESPProposals, ikev2.ParseESPProposals)
+	var opts ikev2.ProposalOptions
+	if b, ok := k.boolean("weak-algorithms"); ok {
+		opts.AllowWeak = b
+	}
+	c.IKEProposals = readProposals(k, "ike-proposals", defaultIKEProposals, opts.ParseIKE)
+	c.ESPProposals = readProposals(k, "esp-proposals", defaultESPProposals, opts.ParseESP)
+	dp.ESPTransforms = espTransforms(c.ESPProposals) // the MTU fits the largest
 
 	ti.readChildMode(k, c)
 	ti.readSelectors(k, c)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/greipsec/greipsec/dataplane"
+	"github.com/greipsec/greipsec/esp"
 	"github.com/greipsec/greipsec/ikev2"
 )
 
@@ -250,8 +251,9 @@ role = "passive"
 local-id = "fqdn:gw-a.example.net"
 peer-id = "user:admin@example.net"
 psk = "0xdeadbeefcafe0102"
-ike-proposals = "aes256gcm16-prfsha384-ecp384, aes128-sha256-modp2048"
-esp-proposals = "chacha20poly1305-x25519-esn, aes128gcm16"
+ike-proposals = "aes256gcm16-prfsha384-ecp384, aes128-sha256-modp2048, aes128-sha1-modp1024"
+esp-proposals = "chacha20poly1305-x25519-esn, aes128gcm16, aes256-sha512-modp3072"
+weak-algorithms = true
 tunnel-fallback = true
 encap = true
 dpd = "0s"
@@ -338,6 +340,10 @@ func TestParseIKEFull(t *testing.T) {
 	if tu.Dataplane.Outbound != nil || tu.Dataplane.Inbound != nil {
 		t.Errorf("manual SAs in a tunnel keyed by IKE")
 	}
+	// The MTU fits the largest ESP proposal: AES-CBC with HMAC-SHA-512.
+	if n := len(tu.Dataplane.ESPTransforms); n != 3 || dataplane.OverheadOf(&tu.Dataplane).ESP.Integrity != esp.HMACSHA512_256 {
+		t.Errorf("ESP transforms %v", tu.Dataplane.ESPTransforms)
+	}
 	if tu.Dataplane.Mode != dataplane.ModeGRETransport || tu.Dataplane.Transport != dataplane.TransportUDP || tu.Dataplane.UDPPort != 4501 ||
 		!tu.Dataplane.NATTraversal || !tu.Dataplane.TunnelFallback {
 		t.Errorf("dataplane %+v", tu.Dataplane)
@@ -353,10 +359,12 @@ func TestParseIKEFull(t *testing.T) {
 		IKEProposals: []ikev2.IKEProposal{
 			{Encr: uint16(ikev2.EncrAESGCM16), KeyBits: 256, PRF: uint16(ikev2.PRFHMACSHA2_384), DH: uint16(ikev2.DHECP384)},
 			{Encr: uint16(ikev2.EncrAESCBC), KeyBits: 128, Integ: uint16(ikev2.IntegHMACSHA2_256_128), PRF: uint16(ikev2.PRFHMACSHA2_256), DH: uint16(ikev2.DHModP2048)},
+			{Encr: uint16(ikev2.EncrAESCBC), KeyBits: 128, Integ: uint16(ikev2.IntegHMACSHA1_96), PRF: uint16(ikev2.PRFHMACSHA1), DH: uint16(ikev2.DHModP1024)},
 		},
 		ESPProposals: []ikev2.ESPProposal{
 			{Encr: uint16(ikev2.EncrChaCha20Poly1305), DH: uint16(ikev2.DHCurve25519), ESN: true},
 			{Encr: uint16(ikev2.EncrAESGCM16), KeyBits: 128},
+			{Encr: uint16(ikev2.EncrAESCBC), KeyBits: 256, Integ: uint16(ikev2.IntegHMACSHA2_512_256), DH: uint16(ikev2.DHModP3072)},
 		},
 		Mode:              ikev2.ModeTransportOrTunnel,
 		LocalTS:           selectors(47, "2001:db8::1/128"),
@@ -649,7 +657,7 @@ func TestExamplesIKE(t *testing.T) {
 
 // withoutKeying is c without what depends on how the tunnel is keyed.
 func withoutKeying(c dataplane.TunnelConfig) dataplane.TunnelConfig {
-	c.Outbound, c.Inbound = nil, nil
+	c.Outbound, c.Inbound, c.ESPTransforms = nil, nil, nil
 	c.NATTraversal, c.TunnelFallback = false, false
 	return c
 }

@@ -269,7 +269,7 @@ func (t *table) suggest(k string) string {
 		return fmt.Sprintf(" (did you mean %s?)", best)
 	}
 	if t.tunnel == nil {
-		return " (the file holds only [[tunnel]] tables)"
+		return " (the file holds only state-file and [[tunnel]] tables)"
 	}
 	if len(t.known) == 0 {
 		return ""

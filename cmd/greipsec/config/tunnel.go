@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"encoding/hex"
 	"fmt"
 	"math"
@@ -32,6 +31,7 @@ type tunnelInfo struct {
 	label    string
 	t        *table // the [[tunnel]] table
 	in       *table // its sa.in table, or nil
+	out      *table // its sa.out table, or nil
 	ifaceKey string // "interface", or "name" when the name is the interface name
 	routeIdx []int  // index in the routes array of each of cfg.Link.Routes
 	cfg      Tunnel // a field whose value was wrong is left zero
@@ -281,26 +281,28 @@ func (p *parser) sas(ti *tunnelInfo) {
 		return
 	}
 	if out, ok := sa.sub("out"); ok {
-		dp.Outbound = p.sa(out, false)
+		dp.Outbound, ti.cfg.OutNew = p.sa(out, false)
+		ti.out = out
 	} else if !sa.has("out") {
 		sa.errorf("out", "missing ([tunnel.sa.out]: the SA for packets sent to the peer)")
 	}
 	if in, ok := sa.sub("in"); ok {
-		dp.Inbound = p.sa(in, true)
+		dp.Inbound, ti.cfg.InNew = p.sa(in, true)
 		ti.in = in
 	} else if !sa.has("in") {
 		sa.errorf("in", "missing ([tunnel.sa.in]: the SA for packets received from the peer)")
 	}
-	if dp.Outbound != nil && dp.Inbound != nil && bytes.Equal(dp.Outbound.Key, dp.Inbound.Key) {
-		ti.in.errorf("key", "is the same as sa.out.key; each direction needs its own key, or packets sent to the peer could be reflected back and accepted")
-		dp.Inbound = nil
-	}
 	sa.finish()
 }
 
-// sa reads one manually keyed SA, and returns nil after a mistake.
-func (p *parser) sa(t *table, inbound bool) *esp.Config {
-	c := &esp.Config{}
+// encKeyNames are the two spellings of an SA's encryption key: "key" (an
+// AEAD's key and salt) and "enc-key" (as ipsecctl's enckey, setkey's -E).
+var encKeyNames = []string{"key", "enc-key"}
+
+// sa reads one manually keyed SA, and returns nil after a mistake; isNew
+// is its "new" key.
+func (p *parser) sa(t *table, inbound bool) (c *esp.Config, isNew bool) {
+	c = &esp.Config{}
 	nerr := len(p.errs)
 
 	if t.require("spi", "an integer from 0x100 to 0xffffffff, different on each side") {
@@ -308,23 +310,63 @@ func (p *parser) sa(t *table, inbound bool) *esp.Config {
 		c.SPI = uint32(n)
 	}
 	algOK := false
-	if t.require("algorithm", "aes128gcm16, aes256gcm16 or chacha20poly1305") {
+	if t.require("algorithm", "aes128gcm16, aes256gcm16, chacha20poly1305, or aes128, aes192, aes256 or null with -sha1, -sha256, -sha384 or -sha512, as in aes256-sha256") {
 		if s, ok := t.str("algorithm"); ok {
-			a, err := esp.ParseAlgorithm(s)
+			tr, err := esp.ParseTransform(s)
 			if err != nil {
 				t.errorf("algorithm", "%s", trimPkg(err))
 			} else {
-				c.Algorithm, algOK = a, true
+				c.Algorithm, c.Integrity, algOK = tr.Algorithm, tr.Integrity, true
 			}
 		}
 	}
-	if t.require("key", "hex digits: the key followed by its 4-byte salt") {
-		if s, ok := t.str("key"); ok {
-			c.Key = parseKey(t, s, c.Algorithm, algOK)
+	encKey := "key"
+	if t.has("enc-key") {
+		encKey = "enc-key"
+		if t.has("key") {
+			t.errorf("enc-key", "key is set too; key and enc-key are the same key, set one of them")
+		}
+	}
+	switch {
+	case !algOK:
+		for _, k := range append(encKeyNames, "auth-key") {
+			if s, ok := t.str(k); ok {
+				parseKey(t, k, s, 0, "", false)
+			}
+		}
+	case c.Algorithm == esp.NullEncryption:
+		t.reject(encKeyNames[0], "NULL encryption has no encryption key; set auth-key")
+		t.reject(encKeyNames[1], "NULL encryption has no encryption key; set auth-key")
+	default:
+		n := c.Algorithm.KeyLen()
+		what := fmt.Sprintf("%d bytes: the AES-%d key for %v", n, 8*n, c.Transform())
+		if c.Algorithm.IsAEAD() {
+			what = fmt.Sprintf("%d bytes: %d-byte key + 4-byte salt for %v", n, n-4, c.Algorithm)
+		}
+		if t.require(encKey, "hex digits: "+what) {
+			if s, ok := t.str(encKey); ok {
+				c.Key = parseKey(t, encKey, s, c.Algorithm.KeyLen(), what, true)
+			}
+		}
+	}
+	if algOK {
+		if c.Integrity == esp.IntegrityNone {
+			t.reject("auth-key", "%v is an AEAD: its key authenticates too; set key only", c.Algorithm)
+		} else {
+			n := c.Integrity.KeyLen()
+			what := fmt.Sprintf("%d bytes: the HMAC-%s key for %v", n, strings.ToUpper(c.Integrity.String()), c.Transform())
+			if t.require("auth-key", "hex digits: "+what) {
+				if s, ok := t.str("auth-key"); ok {
+					c.AuthKey = parseKey(t, "auth-key", s, n, what, true)
+				}
+			}
 		}
 	}
 	if b, ok := t.boolean("esn"); ok {
 		c.ESN = b
+	}
+	if b, ok := t.boolean("new"); ok {
+		isNew = b
 	}
 	if inbound {
 		if n, ok := t.integer("replay-window", minReplayWindow, maxReplayWindow, " packets"); ok {
@@ -342,40 +384,40 @@ func (p *parser) sa(t *table, inbound bool) *esp.Config {
 	t.finish()
 
 	if len(p.errs) != nerr {
-		return nil
+		return nil, false
 	}
 	if err := c.Validate(); err != nil { // a check this package missed
 		p.errs = append(p.errs, &Error{
 			File: p.file, Line: t.p.pos.line(t.base), Tunnel: t.label(),
 			Key: strings.Join(t.rel, "."), Msg: trimPkg(err),
 		})
-		return nil
+		return nil, false
 	}
-	return c
+	return c, isNew
 }
 
-// parseKey decodes the hex key material of an SA. It never puts the key
-// in a message.
-func parseKey(t *table, s string, alg esp.Algorithm, algOK bool) []byte {
+// parseKey decodes the hex key material in key k of an SA, which must be
+// n bytes (what says of what) when lenOK. It never puts the key in a
+// message.
+func parseKey(t *table, k, s string, n int, what string, lenOK bool) []byte {
 	digits := strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
 	for i := 0; i < len(digits); i++ {
 		if !isHexDigit(digits[i]) {
-			t.errorf("key", `must be hex digits ("0x" in front is optional); found %q at digit %d`,
+			t.errorf(k, `must be hex digits ("0x" in front is optional); found %q at digit %d`,
 				rune(digits[i]), i+1)
 			return nil
 		}
 	}
-	if !algOK {
+	if !lenOK {
 		return nil // the length is checked against the algorithm
 	}
-	if n := alg.KeyLen(); len(digits) != 2*n {
-		t.errorf("key", "must be %d hex digits (%d bytes: %d-byte key + 4-byte salt for %v), got %d",
-			2*n, n, n-4, alg, len(digits))
+	if len(digits) != 2*n {
+		t.errorf(k, "must be %d hex digits (%s), got %d", 2*n, what, len(digits))
 		return nil
 	}
 	key, err := hex.DecodeString(digits)
 	if err != nil { // unreachable after the checks above
-		t.errorf("key", "must be hex digits")
+		t.errorf(k, "must be hex digits")
 		return nil
 	}
 	return key
@@ -599,6 +641,7 @@ func trimPkg(err error) string {
 
 // crossCheck reports what is wrong only between tunnels.
 func (p *parser) crossCheck(infos []*tunnelInfo) {
+	p.checkKeyReuse(infos)
 	type pair struct {
 		local, peer netip.Addr
 		transport   dataplane.Transport
@@ -665,6 +708,62 @@ func (p *parser) crossCheck(infos []*tunnelInfo) {
 				ti.t.elemErrorf("routes", ti.routeIdx[i], "%s is already routed into %s", r, first.ref("routes"))
 			} else {
 				routes[r] = ti
+			}
+		}
+	}
+}
+
+// checkKeyReuse reports a key used by two manual SAs: in two tunnels, or
+// in both directions of one (esp.CheckKeyReuse).
+func (p *parser) checkKeyReuse(infos []*tunnelInfo) {
+	type use struct {
+		ti  *tunnelInfo
+		t   *table
+		dir string
+	}
+	var uses []esp.KeyUse
+	var where []use
+	for _, ti := range infos {
+		dp := &ti.cfg.Dataplane
+		for _, u := range []struct {
+			c   *esp.Config
+			t   *table
+			dir string
+		}{{dp.Outbound, ti.out, "sa.out"}, {dp.Inbound, ti.in, "sa.in"}} {
+			if u.c == nil {
+				continue
+			}
+			uses = append(uses, esp.KeyUse{Name: fmt.Sprintf("%s %s", ti.label, u.dir), Config: u.c})
+			where = append(where, use{ti, u.t, u.dir})
+		}
+	}
+	// Report the later use of each reused key, against the earlier one.
+	for j := range uses {
+		for i := range j {
+			if err := esp.CheckKeyReuse([]esp.KeyUse{uses[i], uses[j]}); err != nil {
+				w := where[j]
+				key := "key"
+				if w.t.has("enc-key") {
+					key = "enc-key"
+				}
+				if uses[j].Config.Algorithm == esp.NullEncryption {
+					key = "auth-key"
+				}
+				other := fmt.Sprintf("%s %s", where[i].ti.label, where[i].dir)
+				if l := where[i].t.line("spi"); l > 0 {
+					other += fmt.Sprintf(" (line %d)", l)
+				}
+				msg := fmt.Sprintf("is the same as a key of %s; every SA needs its own keys: the same key in two SAs repeats nonces and lets packets of one be accepted by the other", other)
+				if where[i].ti == w.ti {
+					msg = fmt.Sprintf("is the same as %s.key; each direction needs its own key, or packets sent to the peer could be reflected back and accepted", where[i].dir)
+				}
+				w.t.errorf(key, "%s", msg)
+				if w.dir == "sa.in" {
+					w.ti.cfg.Dataplane.Inbound = nil
+				} else {
+					w.ti.cfg.Dataplane.Outbound = nil
+				}
+				break
 			}
 		}
 	}
