@@ -17,7 +17,7 @@
 //	                   cached responses (§2.1), SK protection (§3.14), fragmentation
 //	ike_sa_init.go     IKE_SA_INIT (§1.2): SA, KE, Nonce, INVALID_KE_PAYLOAD, key schedule (§2.14)
 //	cookie.go          COOKIE (§2.6)
-//	natt.go            NAT detection and the move to port 4500 (§2.23, RFC 3948)
+//	natt.go            NAT detection, the move from port 500 to the NAT-T ports, IKE started on them (§2.23, RFC 3948)
 //	ike_auth.go        IKE_AUTH (§1.2): IDs, AUTH with a shared key (§2.15), INITIAL_CONTACT
 //	child.go           the Child SA: proposals, selectors, transport mode (§1.3.1), KEYMAT split into encryption and integrity keys (§2.17)
 //	informational.go   INFORMATIONAL (§1.4): liveness checks, DELETE

@@ -108,10 +108,17 @@ type ikeSA struct {
 	retireAt   time.Time // dropped then if the DELETE does not come
 }
 
-// natPorts returns local and peer with port 4500, where IKE moves once a
-// NAT is seen (RFC 7296 §2.23).
-func natPorts(local, peer netip.AddrPort) (netip.AddrPort, netip.AddrPort) {
-	return netip.AddrPortFrom(local.Addr(), portNATT), netip.AddrPortFrom(peer.Addr(), portNATT)
+// natPorts returns local and peer moved from port 500 to the NAT-T ports,
+// where IKE goes once a NAT is seen (RFC 7296 §2.23); any other port, one
+// IKE started on or one a NAT chose, stays.
+func (s *Session) natPorts(local, peer netip.AddrPort) (netip.AddrPort, netip.AddrPort) {
+	if local.Port() == portIKE {
+		local = netip.AddrPortFrom(local.Addr(), s.cfg.NATTPort)
+	}
+	if peer.Port() == portIKE {
+		peer = netip.AddrPortFrom(peer.Addr(), s.cfg.PeerNATTPort)
+	}
+	return local, peer
 }
 
 // header returns the IKE header of a message of ours on sa.
@@ -294,7 +301,7 @@ func (s *Session) receiveProtected(sa *ikeSA, msg []byte, hdr Header, local, pee
 			if moved {
 				// The NAT in front of the peer gave it a new mapping:
 				// ESP-in-UDP must follow (RFC 7296 §2.23).
-				s.emit(PeerMoved{Peer: espPeer(sa)})
+				s.emit(PeerMoved{Peer: s.espPeer(sa)})
 			}
 		}
 	}

@@ -76,10 +76,7 @@ func (s *Session) tickKeepalive(sa *ikeSA, now time.Time) {
 		return
 	}
 	if !now.Before(sa.nextKeepalive) {
-		l, p := sa.local, sa.peer
-		if l.Port() != portNATT || p.Port() == portIKE {
-			l, p = natPorts(l, p)
-		}
+		l, p := s.natPorts(sa.local, sa.peer)
 		s.emit(SendKeepalive{Local: l, Peer: p})
 		sa.nextKeepalive = now.Add(s.cfg.NATKeepalive)
 	}
