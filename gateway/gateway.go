@@ -92,6 +92,8 @@ type tunnel struct {
 	// manual holds the activity of a manually keyed tunnel's SAs; the IKE
 	// runner keeps that of negotiated ones.
 	manual *manualActivity
+	// services are a netstack tunnel's proxies and forwards (netstack.go).
+	services atomic.Pointer[services]
 }
 
 // New starts a gateway for cfg: it checks the IKE configuration of every
@@ -238,7 +240,7 @@ func (g *Gateway) prepareManual(path string, tunnels []*prepared) error {
 // did and returns one line saying what failed and what to do.
 func (g *Gateway) startTunnel(p *prepared) (*tunnel, error) {
 	dc := p.dp
-	inner, err := g.opts.Inner(&p.cfg, p.mtu)
+	inner, err := g.innerFunc(&p.cfg)(&p.cfg, p.mtu)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel %q: %w", dc.Name, withHint(err))
 	}
@@ -265,6 +267,10 @@ func (g *Gateway) startTunnel(p *prepared) (*tunnel, error) {
 			g.state.track(t)
 		}
 	}
+	if err := g.startServices(t); err != nil {
+		g.stopTunnel(t)
+		return nil, fmt.Errorf("tunnel %q: %w", dc.Name, withHint(err))
+	}
 	o := dt.Overhead()
 	keying := "manual"
 	if t.peer != nil {
@@ -280,6 +286,7 @@ func (g *Gateway) startTunnel(p *prepared) (*tunnel, error) {
 // and the inner device's configuration undone.
 func (g *Gateway) stopTunnel(t *tunnel) error {
 	name := t.cfg.Dataplane.Name
+	t.stopServices()
 	if t.peer != nil {
 		g.ike.removePeer(t.peer)
 	}
@@ -322,6 +329,9 @@ func (g *Gateway) Close() error {
 	}
 	g.mu.Unlock()
 
+	for _, t := range tunnels {
+		t.stopServices() // a netstack tunnel's listeners, before its stack goes
+	}
 	g.ike.close() // DELETE for every IKE SA, at once
 	close(g.stop)
 	g.workers.Wait()

@@ -34,6 +34,8 @@ type Tunnel struct {
 	Dataplane dataplane.TunnelConfig
 	Link      tun.LinkConfig
 	IKE       *ikev2.Config // from [tunnel.ike]; nil for manual keys
+	Inner     Inner         // inner: a TUN device, or a netstack
+	Netstack  *Netstack     // with inner = "netstack": its DNS, proxies and forwards; else nil
 	// OutNew, InNew: the manual SA's "new = true": its key has never been
 	// used, so it may start without a record in the state file.
 	OutNew, InNew bool

@@ -364,10 +364,12 @@ func mustHex(t *testing.T, s string) []byte {
 var full = `
 [[tunnel]]
 name = "to-b"
+inner = "tun"
 interface = "gre7"
 mode = "gre-tunnel"
 transport = "udp"
 udp-port = 4501
+peer-udp-port = 4502
 local = "2001:db8::1"
 peer = "2001:db8::2"
 path-mtu = 1480
@@ -411,16 +413,17 @@ func TestParseFull(t *testing.T) {
 	}
 	want := Tunnel{
 		Dataplane: dataplane.TunnelConfig{
-			Name:      "to-b",
-			Mode:      dataplane.ModeGRETunnel,
-			Transport: dataplane.TransportUDP,
-			Local:     netip.MustParseAddr("2001:db8::1"),
-			Peer:      netip.MustParseAddr("2001:db8::2"),
-			UDPPort:   4501,
-			PathMTU:   1480,
-			MTU:       1300,
-			MSSClamp:  false,
-			GRE:       dataplane.GREConfig{Key: 1001, HasKey: true, Sequence: true, Checksum: true},
+			Name:        "to-b",
+			Mode:        dataplane.ModeGRETunnel,
+			Transport:   dataplane.TransportUDP,
+			Local:       netip.MustParseAddr("2001:db8::1"),
+			Peer:        netip.MustParseAddr("2001:db8::2"),
+			UDPPort:     4501,
+			PathMTU:     1480,
+			PeerUDPPort: 4502,
+			MTU:         1300,
+			MSSClamp:    false,
+			GRE:         dataplane.GREConfig{Key: 1001, HasKey: true, Sequence: true, Checksum: true},
 			Outbound: &esp.Config{
 				SPI: 0xdeadbeef, Algorithm: esp.ChaCha20Poly1305, Key: mustHex(t, strings.Repeat("0f", 36)),
 				SoftPackets: 1000, HardPackets: 2000, SoftBytes: 500 << 20, HardBytes: 1 << 30,
@@ -469,17 +472,18 @@ key = "` + keyIn + `"
 		t.Fatal(err)
 	}
 	want := Tunnel{Dataplane: dataplane.TunnelConfig{
-		Name:      "t",
-		Mode:      dataplane.ModeGRETransport,
-		Transport: dataplane.TransportESP,
-		Local:     netip.MustParseAddr("198.51.100.1"),
-		Peer:      netip.MustParseAddr("198.51.100.2"),
-		UDPPort:   dataplane.DefaultUDPPort,
-		PathMTU:   dataplane.DefaultPathMTU,
-		MSSClamp:  true,
-		Outbound:  &esp.Config{SPI: 256, Algorithm: esp.AES256GCM16, Key: mustHex(t, keyOut)},
-		Inbound:   &esp.Config{SPI: 257, Algorithm: esp.AES256GCM16, Key: mustHex(t, keyIn)},
-		Interface: "t",
+		Name:        "t",
+		Mode:        dataplane.ModeGRETransport,
+		Transport:   dataplane.TransportESP,
+		Local:       netip.MustParseAddr("198.51.100.1"),
+		Peer:        netip.MustParseAddr("198.51.100.2"),
+		UDPPort:     dataplane.DefaultUDPPort,
+		PathMTU:     dataplane.DefaultPathMTU,
+		PeerUDPPort: dataplane.DefaultUDPPort,
+		MSSClamp:    true,
+		Outbound:    &esp.Config{SPI: 256, Algorithm: esp.AES256GCM16, Key: mustHex(t, keyOut)},
+		Inbound:     &esp.Config{SPI: 257, Algorithm: esp.AES256GCM16, Key: mustHex(t, keyIn)},
+		Interface:   "t",
 	}}
 	if got := cfg.Tunnels[0]; !reflect.DeepEqual(got, want) {
 		t.Errorf("got\n%+v\n%+v\nwant\n%+v\n%+v", got.Dataplane, got.Link, want.Dataplane, want.Link)
