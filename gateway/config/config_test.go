@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"regexp"
 	"strings"
 	"testing"
@@ -627,6 +628,25 @@ func withoutWindow(c esp.Config) esp.Config {
 	return c
 }
 
+// arrayIndex is the index of an array element in a key's path: "[0]".
+var arrayIndex = regexp.MustCompile(`\[\d+\]`)
+
+// netstackDocs set every netstack key between them: fullNetstack, and the
+// same with the two proxies' tables swapped and with users-file.
+func netstackDocs(t *testing.T) []string {
+	file := filepath.Join(t.TempDir(), "proxy.users")
+	if err := os.WriteFile(file, []byte("alice:"+testPassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	swap := func(doc string) string {
+		doc = strings.Replace(doc, "[tunnel.socks5]", "[tunnel.SWAP]", 1)
+		doc = strings.Replace(doc, "[tunnel.http-proxy]", "[tunnel.socks5]", 1)
+		return strings.Replace(doc, "[tunnel.SWAP]", "[tunnel.http-proxy]", 1)
+	}
+	withFile := fullNetstackFile(file)
+	return []string{fullNetstack, swap(fullNetstack), withFile, swap(withFile)}
+}
+
 // TestExamplesDocumentEveryKey checks that the examples mention every key
 // the parser knows (as a setting or commented out), so they stay the
 // reference: manual-a.toml every key of a manually keyed tunnel, site-a.toml
@@ -640,9 +660,12 @@ func TestExamplesDocumentEveryKey(t *testing.T) {
 		docs    []string
 		skip    string // the table of the other kind of keying
 		least   int
+		only    []string // if set, only the keys under these paths: the others are site-a.toml's
 	}{
-		{"manual-a.toml", []string{full, fullCBC}, "ike", 25},
-		{"site-a.toml", []string{fullIKE, fullIKERoute, ikeEnvDoc}, "sa", 35},
+		{"manual-a.toml", []string{full, fullCBC}, "ike", 25, nil},
+		{"site-a.toml", []string{fullIKE, fullIKERoute, ikeEnvDoc}, "sa", 35, nil},
+		{"netstack-a.toml", netstackDocs(t), "sa", 20, []string{"inner", "udp-port", "peer-udp-port", "addresses", "routes",
+			"dns", "socks5", "http-proxy", "forward", "ike.port-500"}},
 	} {
 		text, err := os.ReadFile(filepath.Join(examplesDir, c.example))
 		if err != nil {
@@ -663,21 +686,23 @@ func TestExamplesDocumentEveryKey(t *testing.T) {
 					continue // the top level holds only [[tunnel]]
 				}
 				for _, k := range tb.known {
-					path := tb.path(k)
+					// The elements of [[tunnel.forward]] share their keys.
+					path := arrayIndex.ReplaceAllString(tb.path(k), "")
 					ki := keys[path]
 					if ki == nil {
 						ki = &keyInfo{header: toml.Key(append(append([]string{"tunnel"}, tb.rel...), k)).String()}
 						keys[path] = ki
 					}
 					ki.used = ki.used || tb.used[k]
-					if _, isTable := tb.m[k].(map[string]any); isTable {
+					switch tb.m[k].(type) {
+					case map[string]any, []map[string]any:
 						ki.isTable = true
 					}
 				}
 			}
 		}
 		for path, ki := range keys {
-			if path == c.skip {
+			if path == c.skip || (c.only != nil && !slices.ContainsFunc(c.only, func(p string) bool { return path == p || strings.HasPrefix(path, p+".") })) {
 				continue
 			}
 			if !ki.used {
@@ -685,8 +710,8 @@ func TestExamplesDocumentEveryKey(t *testing.T) {
 			}
 			k := path[strings.LastIndexByte(path, '.')+1:]
 			var re *regexp.Regexp
-			if ki.isTable {
-				re = regexp.MustCompile(`(?m)^#? ?\[` + regexp.QuoteMeta(ki.header) + `[.\]]`)
+			if ki.isTable { // a [table], an [[array]], or an inline table k = { ... }
+				re = regexp.MustCompile(`(?m)^#? ?(\[\[?` + regexp.QuoteMeta(ki.header) + `[.\]]|` + regexp.QuoteMeta(k) + ` *=)`)
 			} else {
 				re = regexp.MustCompile(`(?m)^#? ?` + regexp.QuoteMeta(k) + ` *=`)
 			}

@@ -197,6 +197,14 @@ var netstackKeys = []string{"dns", "socks5", "http-proxy", "forward"}
 // of them.
 func (p *parser) readNetstack(ti *tunnelInfo) {
 	t := ti.t
+	if v, ok := t.m["inner"]; ok && v != "tun" && v != "netstack" {
+		// inner is wrong (and reported): whether these keys belong is
+		// unknown, so they are neither read nor reported.
+		for _, k := range append(netstackKeys, "interface") {
+			t.get(k)
+		}
+		return
+	}
 	if ti.cfg.Inner != InnerNetstack {
 		for _, k := range netstackKeys {
 			t.reject(k, `only used with inner = "netstack"; a TUN device routes local programs into the tunnel by itself`)
@@ -546,7 +554,7 @@ func (ti *tunnelInfo) readForwards() []Forward {
 	var out []Forward
 	for i, m := range list {
 		k := t.p.table(t.tunnel, append(slices.Clip(t.base), "forward", index(i)),
-			append(slices.Clip(t.rel), fmt.Sprintf("forward[%d]", i)), m)
+			append(slices.Clip(t.rel), "forward", index(i)), m)
 		if f, ok := ti.readForward(k); ok {
 			out = append(out, f)
 		}
