@@ -369,4 +369,3 @@ func get(t *testing.T, c *http.Client, url string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
-

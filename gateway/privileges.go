@@ -102,4 +102,3 @@ func listenPort(addr string) int {
 	n, _ := strconv.Atoi(port)
 	return n
 }
-
