@@ -583,3 +583,95 @@ func jsonOf(v any) string {
 	b, _ := json.MarshalIndent(v, "", "  ")
 	return string(b)
 }
+
+// TestNetnsUnprivilegedRawESP: a netstack tunnel that asks for raw ESP,
+// run by a user without CAP_NET_RAW: "check" says what is missing and to
+// use transport = "udp", without opening the raw socket; "up" fails with
+// one line that says the same.
+func TestNetnsUnprivilegedRawESP(t *testing.T) {
+	needRoot(t)
+	exe := greipsecBinary(t)
+	l, err := lab.New(lab.RandomPrefix("gx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(exe), dir, filepath.Dir(dir)} {
+		os.Chmod(d, 0o755)
+	}
+	if err := os.Chown(dir, nobody, nobody); err != nil { // for the control socket
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "esp.toml")
+	text := exampleConfig(t, "netstack-a.toml", `transport = "udp"`, `transport = "esp"`, "udp-port      = 14500\n", "", "peer-udp-port = 4500\n", "")
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	asNobody := func(args ...string) (string, error) {
+		cmd := exec.Command(exe, args...)
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		cmd.Env = []string{"XDG_RUNTIME_DIR=" + dir}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody, Groups: []uint32{}}}
+		if err := l.Start(&l.A, cmd); err != nil {
+			t.Fatal(err)
+		}
+		err := l.Wait(cmd)
+		return out.String(), err
+	}
+	out, err := asNobody("check", "-c", cfg)
+	t.Logf("greipsec check as nobody: %v\n%s", err, out)
+	if err != nil || !strings.Contains(out, `tunnel "ns0": transport = "esp" (raw ESP) needs CAP_NET_RAW, which this process does not have: run as root, give the container --cap-add NET_RAW, or use transport = "udp"`) ||
+		strings.Contains(out, "CAP_NET_ADMIN") || strings.Contains(out, "port 500") {
+		t.Errorf("check as nobody:\n%s", out)
+	}
+	out, err = asNobody("up", "-c", cfg, "--control", filepath.Join(dir, "ctl.sock"))
+	t.Logf("greipsec up as nobody: %v\n%s", err, out)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Errorf("exit: %v, want status 1", err)
+	}
+	if strings.Contains(out, "panic") || strings.Count(out, "\n") != 1 || !strings.Contains(out, `open esp socket on 192.0.2.1`) ||
+		!strings.HasSuffix(out, `raw ESP (transport = "esp") needs CAP_NET_RAW: run as root, give the container --cap-add NET_RAW, or use transport = "udp"`+"\n") {
+		t.Errorf("up as nobody printed:\n%s", out)
+	}
+}
+
+// TestNetnsLoopbackDemo runs README.md's "Without root" walk-through as
+// nobody: examples/loopback-a.toml and loopback-b.toml on 127.0.0.1 (in a
+// lab namespace, to keep its ports apart from the host's), a web server on
+// 127.0.0.1:8000, and curl through A's SOCKS5 proxy to B's tunnel address.
+func TestNetnsLoopbackDemo(t *testing.T) {
+	needRoot(t)
+	l, err := lab.New(lab.RandomPrefix("gy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var web net.Listener
+	if err := l.Do(&l.A, func() (err error) { web, err = net.Listen("tcp", "127.0.0.1:8000"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello from B's machine\n")
+	})}
+	go srv.Serve(web)
+	t.Cleanup(func() { srv.Close() })
+	b := startUnprivileged(t, l, &l.A, strings.Replace(exampleConfig(t, "loopback-b.toml"), "[control]\n", "# [control]\n#", 1))
+	a := startUnprivileged(t, l, &l.A, strings.Replace(exampleConfig(t, "loopback-a.toml"), "[control]\n", "# [control]\n#", 1))
+	if !lab.WaitFor(20*time.Second, func() bool {
+		st := a.show(t, "lo-a")
+		return childUp(&st)
+	}) {
+		t.Fatalf("the loopback tunnel did not come up: %s", jsonOf(a.show(t, "lo-a")))
+	}
+	out, err := curl(t, l, &l.A, "--socks5-hostname", "127.0.0.1:1080", "http://10.255.0.2/")
+	if err != nil || out != "hello from B's machine\n" {
+		t.Errorf("curl through A's SOCKS5 proxy to B's forward: %v\n%s", err, out)
+	}
+	if st := b.show(t, "lo-b"); st.Netstack == nil || st.Netstack.Listeners[0].Accepted != 1 {
+		t.Errorf("B's forward: %s", jsonOf(st.Netstack))
+	}
+	a.checkUnprivileged(t)
+	b.checkUnprivileged(t)
+}
