@@ -4,7 +4,9 @@
 // either by IKEv2 ([tunnel.ike]) or by hand ([tunnel.sa.out] and
 // [tunnel.sa.in]), and the optional [control] and [metrics] tables of the
 // running daemon; see examples/site-a.toml and examples/manual-a.toml for
-// every key, with a comment on each. Parse checks the whole file before
+// every key, with a comment on each, and examples/netstack-a.toml for the
+// keys of a tunnel with inner = "netstack" (dns, [tunnel.socks5],
+// [tunnel.http-proxy], [[tunnel.forward]]; inner.go). Parse checks the whole file before
 // anything starts and reports each mistake once, naming the file, the
 // line, the tunnel and the key, and saying what was expected:
 //
