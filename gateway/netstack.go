@@ -8,6 +8,8 @@ import (
 	"net"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/greipsec/greipsec/gateway/config"
 	"github.com/greipsec/greipsec/proxy"
 	"github.com/greipsec/greipsec/tun/netstack"
@@ -293,4 +295,36 @@ func (t *tunnel) netstackStatus() (string, *NetstackStatus) {
 		}
 	}
 	return config.InnerNetstack.String(), ns
+}
+
+// The metrics of a netstack tunnel's listeners (metrics.go), labelled by
+// the tunnel, the kind of listener and where it listens.
+var (
+	mListenerConns = prometheus.NewDesc("greipsec_listener_connections_total",
+		"Connections (UDP: flows) of a netstack tunnel's proxy or forward, by result: accepted, rejected (over max-connections), failed (handshake, authentication or dial).",
+		[]string{"tunnel", "listener", "listen", "result"}, nil)
+	mListenerActive = prometheus.NewDesc("greipsec_listener_active_connections",
+		"Connections (UDP: flows) of a netstack tunnel's proxy or forward open now.",
+		[]string{"tunnel", "listener", "listen"}, nil)
+	mListenerDropped = prometheus.NewDesc("greipsec_listener_dropped_datagrams_total",
+		"Datagrams a netstack tunnel's SOCKS5 UDP relay or UDP forward dropped: malformed, from a stranger, over the flow limit.",
+		[]string{"tunnel", "listener", "listen"}, nil)
+)
+
+// collectListeners emits the metrics of a netstack tunnel's listeners.
+func collectListeners(tunnel string, ns *NetstackStatus, counter func(*prometheus.Desc, uint64, ...string), gauge func(*prometheus.Desc, float64, ...string)) {
+	if ns == nil {
+		return
+	}
+	for _, l := range ns.Listeners {
+		kind := l.Kind
+		if kind == "forward" {
+			kind = "forward-" + l.Proto + "-" + l.Direction
+		}
+		counter(mListenerConns, l.Accepted, tunnel, kind, l.Listen, "accepted")
+		counter(mListenerConns, l.Rejected, tunnel, kind, l.Listen, "rejected")
+		counter(mListenerConns, l.Failed, tunnel, kind, l.Listen, "failed")
+		gauge(mListenerActive, float64(l.Active), tunnel, kind, l.Listen)
+		counter(mListenerDropped, l.Dropped, tunnel, kind, l.Listen)
+	}
 }

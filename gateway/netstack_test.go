@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -198,6 +199,17 @@ target = "`+startLocalHTTP(t, "from A's host")+`"`, ""))
 	}
 	if _, err := a.gw.Net("nope"); err == nil {
 		t.Error("Net of an unknown tunnel: no error")
+	}
+	rec := httptest.NewRecorder()
+	a.gw.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{
+		fmt.Sprintf(`greipsec_listener_connections_total{listen=%q,listener="socks5",result="accepted",tunnel="ns0"} 1`, socks.Listen),
+		fmt.Sprintf(`greipsec_listener_active_connections{listen=%q,listener="forward-udp-local-to-far",tunnel="ns0"}`, udpFwd.Listen),
+		`greipsec_listener_dropped_datagrams_total{listen=":8080",listener="forward-tcp-far-to-local",tunnel="ns0"} 0`,
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
 
