@@ -24,8 +24,9 @@ import (
 type Options struct {
 	// Logger receives the gateway's log; nil means slog.Default().
 	Logger *slog.Logger
-	// Inner creates and configures a tunnel's inner device; nil means
-	// TUNInner. A netstack inner side plugs in here.
+	// Inner creates and configures the inner device of a tunnel with
+	// inner = "tun"; nil means TUNInner. Tunnels with inner = "netstack"
+	// always get NetstackInner, which needs nothing of the system.
 	Inner InnerFunc
 	// Bind opens the dataplane's outer sockets; nil means
 	// dataplane.DefaultBind.
