@@ -6,7 +6,8 @@
 #
 # Without any privilege (netstack inner side, ESP-in-UDP, IKE on the
 # ESP-in-UDP port; see examples/netstack-a.toml): no capability, a read-only
-# root, the control socket on a tmpfs of the user's. Programs in the
+# root, the control socket on a tmpfs (Docker makes it mode 1777; the
+# socket itself is the user's, mode 0600). Programs in the
 # container (or in containers that share its network, --network
 # container:gw) use the SOCKS5 proxy on 127.0.0.1:1080; the peer is told
 # this host's address and port 14500 (strongSwan: remote_port = 14500,
@@ -14,7 +15,7 @@
 #
 #   docker run -d --name gw --read-only --cap-drop ALL --user 65532:65532 \
 #       --security-opt no-new-privileges \
-#       --tmpfs /run/greipsec:uid=65532,gid=65532,mode=0700 \
+#       --tmpfs /run/greipsec \
 #       -p 14500:14500/udp \
 #       -v $PWD/examples/netstack-a.toml:/etc/greipsec/greipsec.toml:ro \
 #       greipsec
