@@ -237,7 +237,8 @@ func (g *Gateway) prepareManual(path string, tunnels []*prepared) error {
 }
 
 // startTunnel brings one prepared tunnel up: the inner device, the
-// dataplane tunnel on it, then the IKE session. On error it undoes what it
+// dataplane tunnel on it, a netstack tunnel's listeners, then the IKE
+// session. On error it undoes what it
 // did and returns one line saying what failed and what to do.
 func (g *Gateway) startTunnel(p *prepared) (*tunnel, error) {
 	dc := p.dp
@@ -252,25 +253,27 @@ func (g *Gateway) startTunnel(p *prepared) (*tunnel, error) {
 		return nil, fmt.Errorf("tunnel %q: %w", dc.Name, withHint(err))
 	}
 	t := &tunnel{cfg: p.cfg, dp: dt, mtu: p.mtu, inner: inner}
-	if p.session != nil {
-		peer, err := g.ike.addPeer(p.ike, p.session, dt)
+	// A netstack tunnel's proxies and forwards: a listener that cannot be
+	// opened fails the start before IKE sends anything.
+	err = g.startServices(t)
+	if err == nil && p.session != nil {
+		t.peer, err = g.ike.addPeer(p.ike, p.session, dt)
 		if err != nil {
-			if rerr := g.device.RemoveTunnel(dc.Name); rerr != nil {
-				g.log.Warn("removing the tunnel after a failed start", "tunnel", dc.Name, "err", rerr)
-			}
-			undoInner(g.log, dc.Name, inner)
-			return nil, fmt.Errorf("tunnel %q: %w", dc.Name, withHint(err))
+			t.stopServices()
 		}
-		t.peer = peer
-	} else {
+	}
+	if err != nil {
+		if rerr := g.device.RemoveTunnel(dc.Name); rerr != nil {
+			g.log.Warn("removing the tunnel after a failed start", "tunnel", dc.Name, "err", rerr)
+		}
+		undoInner(g.log, dc.Name, inner)
+		return nil, fmt.Errorf("tunnel %q: %w", dc.Name, withHint(err))
+	}
+	if p.session == nil {
 		t.manual = &manualActivity{started: time.Now()}
 		if g.state != nil {
 			g.state.track(t)
 		}
-	}
-	if err := g.startServices(t); err != nil {
-		g.stopTunnel(t)
-		return nil, fmt.Errorf("tunnel %q: %w", dc.Name, withHint(err))
 	}
 	o := dt.Overhead()
 	keying := "manual"

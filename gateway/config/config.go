@@ -6,9 +6,10 @@
 // running daemon; see examples/site-a.toml and examples/manual-a.toml for
 // every key, with a comment on each, and examples/netstack-a.toml for the
 // keys of a tunnel with inner = "netstack" (dns, [tunnel.socks5],
-// [tunnel.http-proxy], [[tunnel.forward]]; inner.go). Parse checks the whole file before
-// anything starts and reports each mistake once, naming the file, the
-// line, the tunnel and the key, and saying what was expected:
+// [tunnel.http-proxy], [[tunnel.forward]]; inner.go). Parse checks the
+// whole file before anything starts and reports each mistake once, naming
+// the file, the line, the tunnel and the key, and saying what was
+// expected:
 //
 //	site-a.toml:7: tunnel "gre0": mode: unknown mode "gre" (expected gre-transport, gre-tunnel or route)
 //
