@@ -83,9 +83,9 @@ type ikeSA struct {
 	// is where a responder's IKE_SA_INIT request came from (halfopen.go);
 	// replyLocal and replyPeer are where the request being answered came
 	// from and to, where its response goes (§2.11).
-	local, peer             netip.AddrPort
-	initFrom                netip.AddrPort
-	replyLocal, replyPeer   netip.AddrPort
+	local, peer           netip.AddrPort
+	initFrom              netip.AddrPort
+	replyLocal, replyPeer netip.AddrPort
 	// NAT (§2.23): natLocal is set when we are behind a NAT (or fake it),
 	// natPeer when the peer is (or fakes it).
 	natLocal, natPeer bool

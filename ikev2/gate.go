@@ -138,10 +138,10 @@ type gateSPI struct {
 
 // gateCounters count the verdicts of Admit by reason.
 type gateCounters struct {
-	established, init                  atomic.Uint64
-	cookiesSent, versionRejected       atomic.Uint64
-	malformed, unknownPeer, unknownSPI atomic.Uint64
-	blocked                            atomic.Uint64
+	established, init                   atomic.Uint64
+	cookiesSent, versionRejected        atomic.Uint64
+	malformed, unknownPeer, unknownSPI  atomic.Uint64
+	blocked                             atomic.Uint64
 	queueFullEstablished, queueFullInit atomic.Uint64
 }
 
