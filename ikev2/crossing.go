@@ -61,6 +61,13 @@ func (s *Session) established(sa *ikeSA, initialContact bool, now time.Time) {
 	switch {
 	case cur == nil || cur == sa:
 		s.sa = sa
+	case sa == s.own && sa.reauth:
+		// Our new IKE SA replaces the current one, which the peer may have
+		// lost (hint.go): make before break.
+		s.own = nil
+		s.sa = sa
+		s.retire(cur, now)
+		s.sendRequestOnce(cur, ExchangeInformational, []Payload{&DeletePayload{Protocol: ProtocolIKE}})
 	case sa == s.own:
 		// Our attempt completed beside the peer's IKE SA.
 		s.own = nil

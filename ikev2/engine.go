@@ -119,8 +119,10 @@ type ikeSA struct {
 	retireAt   time.Time // dropped then if the DELETE does not come
 	rekeyedTo  *ikeSA    // the IKE SA that rekeyed this one (§2.18)
 	// redundant marks the IKE SA that loses when both sides set one up at
-	// once (crossing.go); it waits for its initiator's DELETE.
+	// once (crossing.go); it waits for its initiator's DELETE. reauth marks
+	// our attempt to replace the current IKE SA (hint.go).
 	redundant bool
+	reauth    bool
 	hardAt    time.Time // the hard lifetime ends (lifetime.go)
 }
 
@@ -297,6 +299,11 @@ func (s *Session) receiveProtected(sa *ikeSA, msg []byte, hdr Header, local, pee
 	if err != nil || len(m.Payloads) != 1 {
 		s.stats.Malformed++
 		return // before authentication, drop what does not parse (§2.21)
+	}
+	if n, ok := m.Payloads[0].(*NotifyPayload); ok && response && n.NotifyType == NotifyInvalidIKESPI && sa == s.sa && sa.state == stateEstablished {
+		// The peer does not know this IKE SA (§1.5): a hint, not proof.
+		s.hinted(now)
+		return
 	}
 	var first PayloadType
 	var plain []byte

@@ -234,6 +234,16 @@ func (g *Gate) Admit(msg []byte, local, peer netip.AddrPort, now time.Time) (ver
 		g.c.init.Add(1)
 		return VerdictInit, nil
 	}
+	if isOneWayInvalidSPI(hdr) {
+		// INVALID_SPI outside of an IKE SA (§1.5): as unauthenticated as
+		// an IKE_SA_INIT request, and as cheap to answer (never answered).
+		if g.peer(addr) == nil {
+			g.c.unknownPeer.Add(1)
+			return VerdictDrop, nil
+		}
+		g.c.init.Add(1)
+		return VerdictInit, nil
+	}
 	// A message of an IKE SA: our SPI is SPIr when the sender is the
 	// original initiator, else SPIi (§3.1).
 	spi := hdr.SPIi

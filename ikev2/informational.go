@@ -132,10 +132,21 @@ func (s *Session) tickEstablished(sa *ikeSA, now time.Time) {
 // at now. Like an IKE message it postpones the next liveness check, so a
 // tunnel that carries traffic both ways is not probed (RFC 7296 §2.4: a
 // check is needed only when nothing has been received; Cisco IOS calls
-// this "on-demand").
+// this "on-demand"). A request of ours that already had to be
+// retransmitted is sent again now (recovery.go): the path works again, and
+// a peer that answers ESP is not given up on for want of an IKE answer
+// lost while it did not.
 func (s *Session) PeerAlive(now time.Time) {
-	if sa := s.sa; sa != nil && sa.state == stateEstablished && now.After(sa.lastRecv) {
+	sa := s.sa
+	if sa == nil || sa.state != stateEstablished {
+		return
+	}
+	if now.After(sa.lastRecv) {
 		sa.lastRecv = now
+	}
+	if r := sa.req; r != nil && r.tries > 0 {
+		r.tries = min(r.tries, s.cfg.RetransmitTries-1)
+		s.kick(sa, now)
 	}
 }
 

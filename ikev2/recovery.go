@@ -12,7 +12,8 @@ import "time"
 //   - traffic is waiting for the tunnel ([Session.Acquire], from the
 //     dataplane's count of packets dropped for want of an SA): an active
 //     session starts at once, or sends its IKE_SA_INIT or IKE_AUTH request
-//     again now rather than at the next, doubled timeout;
+//     again now rather than at the next, doubled timeout, or, out of
+//     retransmissions, gives up and starts afresh now;
 //   - the peer is heard from: an authenticated message on any IKE SA, or a
 //     well-formed IKE_SA_INIT request from its address. Every outstanding
 //     request is sent again now, and a restart waiting for its back-off
@@ -33,9 +34,10 @@ const (
 // (the dataplane drops it for want of an SA): if the session is waiting to
 // start again after a failure, it starts now instead of at the end of its
 // back-off; if its IKE_SA_INIT or IKE_AUTH request is waiting for an
-// answer, it is sent again now. A passive session, or one with an
-// established IKE SA, ignores it. The runner calls it at most every few
-// seconds.
+// answer, it is sent again now (or, after the last retransmission, the
+// attempt is given up and a new one started). A passive session, or one
+// with an established IKE SA, ignores it. The runner calls it at most every
+// few seconds.
 func (s *Session) Acquire(now time.Time) {
 	if s.closed || s.cfg.Role != RoleActive || !s.started {
 		return
@@ -46,8 +48,18 @@ func (s *Session) Acquire(now time.Time) {
 		}
 		return
 	}
-	if s.sa.state != stateEstablished {
-		s.kick(s.sa, now)
+	if sa := s.sa; sa.state != stateEstablished {
+		if r := sa.req; r != nil && r.tries >= s.cfg.RetransmitTries && now.Sub(r.last) >= kickInterval {
+			// Out of retransmissions while traffic waits: give up now and
+			// start afresh rather than wait out the last, longest timeout.
+			s.giveUp(sa, r, now)
+			if s.sa == nil && !s.restartAt.IsZero() {
+				s.restartAt = time.Time{}
+				s.initiate(now)
+			}
+			return
+		}
+		s.kick(sa, now)
 	}
 }
 

@@ -73,6 +73,10 @@ type Session struct {
 	keGroup   uint16    // the group of the next IKE_SA_INIT request's KE
 	lastNote  time.Time // when an event about unauthenticated input was last emitted
 	lastKick  time.Time // when retransmissions were last brought forward (recovery.go)
+	// lastHintSent and lastReauth rate-limit the one-way notifications of
+	// RFC 7296 §1.5 we send and the reauthentications they make us do
+	// (hint.go).
+	lastHintSent, lastReauth time.Time
 	datagrams []Datagram
 	events    []Event
 	stats     SessionStats
@@ -96,6 +100,7 @@ type SessionStats struct {
 	NotAuthenticated uint64 // dropped: not IKE_AUTH on an IKE SA not yet authenticated
 	ErrorAnswers     uint64 // unauthenticated error answers to our IKE_SA_INIT
 	Crossings        uint64 // IKE SAs set up by both sides at once, resolved
+	Hints            uint64 // INVALID_SPI / INVALID_IKE_SPI hints that the peer lost state (§1.5)
 }
 
 // Stats returns the session's counters.
@@ -365,7 +370,12 @@ func (s *Session) Receive(msg []byte, local, peer netip.AddrPort, now time.Time)
 	}
 	sa := s.findSA(hdr)
 	if sa == nil {
+		if isOneWayInvalidSPI(hdr) {
+			s.receiveInvalidSPI(msg, peer, now)
+			return
+		}
 		s.stats.UnknownSPI++
+		s.unknownIKESPI(hdr, local, peer, now)
 		return
 	}
 	if hdr.Exchange == ExchangeIKESAInit {
