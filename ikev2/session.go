@@ -77,9 +77,9 @@ type Session struct {
 	// RFC 7296 §1.5 we send and the reauthentications they make us do
 	// (hint.go).
 	lastHintSent, lastReauth time.Time
-	datagrams []Datagram
-	events    []Event
-	stats     SessionStats
+	datagrams                []Datagram
+	events                   []Event
+	stats                    SessionStats
 }
 
 // SessionStats count what a Session did with what it received, by reason.
