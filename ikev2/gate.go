@@ -200,8 +200,10 @@ func (g *Gate) Admit(msg []byte, local, peer netip.AddrPort, now time.Time) (ver
 	if err != nil {
 		var ve *InvalidMajorVersionError
 		if errors.As(err, &ve) && ve.Major > 2 && isInitRequest(ve.Header) && g.peer(addr) != nil {
-			g.c.versionRejected.Add(1)
-			return VerdictReply, versionReply(ve.Header)
+			if r := versionReply(ve.Header); len(r) <= len(msg) {
+				g.c.versionRejected.Add(1)
+				return VerdictReply, r
+			}
 		}
 		g.c.malformed.Add(1)
 		return VerdictDrop, nil
@@ -414,11 +416,13 @@ func cookieReply(h Header, cookie []byte) []byte {
 // scanInit finds, without decoding the payloads, what the cookie check of
 // an IKE_SA_INIT request needs (§2.6): the data of the COOKIE notify if it
 // is the first payload, and the nonce. msg has passed ParseHeader. ok is
-// false if the payload chain is malformed or there is not exactly one
-// Nonce payload of a valid length.
+// false if the payload chain is malformed or the request lacks its one SA,
+// one KE and one Nonce payload (of a valid length): such a request is
+// dropped, not answered, so that no answer is larger than its request.
 func scanInit(msg []byte) (cookie, nonce []byte, ok bool) {
 	next := PayloadType(msg[hdrNextPayload])
 	b := msg[HeaderLen:]
+	var nSA, nKE int
 	for first := true; next != PayloadNone; first = false {
 		if len(b) < GenericHeaderLen {
 			return nil, nil, false
@@ -434,6 +438,10 @@ func scanInit(msg []byte) (cookie, nonce []byte, ok bool) {
 			if first && len(body) >= 4 && NotifyType(binary.BigEndian.Uint16(body[2:])) == NotifyCookie && 4+int(body[1]) <= len(body) {
 				cookie = body[4+int(body[1]):]
 			}
+		case PayloadSA:
+			nSA++
+		case PayloadKE:
+			nKE++
 		case PayloadNonce:
 			if nonce != nil || len(body) < MinNonceLen || len(body) > MaxNonceLen {
 				return nil, nil, false
@@ -443,5 +451,5 @@ func scanInit(msg []byte) (cookie, nonce []byte, ok bool) {
 		next = PayloadType(b[genNextPayload])
 		b = b[l:]
 	}
-	return cookie, nonce, nonce != nil && len(b) == 0
+	return cookie, nonce, nonce != nil && nSA == 1 && nKE == 1 && len(b) == 0
 }

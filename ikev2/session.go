@@ -357,9 +357,11 @@ func (s *Session) Receive(msg []byte, local, peer netip.AddrPort, now time.Time)
 		// an INVALID_MAJOR_VERSION answer; nothing is kept.
 		var ve *InvalidMajorVersionError
 		if errors.As(err, &ve) && ve.Major > 2 && isInitRequest(ve.Header) && peer.Addr() == s.cfg.PeerAddr {
-			s.stats.InitRejected++
-			s.send(local, peer, versionReply(ve.Header))
-			return
+			if r := versionReply(ve.Header); len(r) <= len(msg) { // never an amplifier
+				s.stats.InitRejected++
+				s.send(local, peer, r)
+				return
+			}
 		}
 		s.stats.Malformed++
 		return // an unauthenticated message: drop (§2.21)
