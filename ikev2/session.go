@@ -72,7 +72,6 @@ type Session struct {
 	backoff   time.Duration
 	keGroup   uint16    // the group of the next IKE_SA_INIT request's KE
 	lastNote  time.Time // when an event about unauthenticated input was last emitted
-	lastKick  time.Time // when retransmissions were last brought forward (recovery.go)
 	// lastHintSent and lastReauth rate-limit the one-way notifications of
 	// RFC 7296 §1.5 we send and the reauthentications they make us do
 	// (hint.go).
