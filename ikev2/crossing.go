@@ -42,6 +42,7 @@ func (s *Session) established(sa *ikeSA, initialContact bool, now time.Time) {
 	sa.state = stateEstablished
 	sa.lastRecv = now
 	sa.upAt = now
+	sa.upSeq = s.stamp()
 	sa.ikeRekeyAt = sa.rekeyTime(now, s.cfg.IKELifetime, s.cfg.IKEHardLifetime)
 	sa.hardAt = s.hardTime(sa, now, s.cfg.IKELifetime, s.cfg.IKEHardLifetime)
 	sa.initReq, sa.initResp = nil, nil
@@ -87,13 +88,13 @@ func (s *Session) established(sa *ikeSA, initialContact bool, now time.Time) {
 // replaceSA decides between the current, established IKE SA cur and nw,
 // the peer's IKE SA that has just authenticated.
 func (s *Session) replaceSA(cur, nw *ikeSA, initialContact bool, now time.Time) {
-	if initialContact && cur.upAt.Before(nw.created) {
+	if initialContact && cur.upSeq < nw.createdSeq {
 		// The peer restarted (§2.4, INITIAL_CONTACT): it has none of our
 		// IKE SAs, whatever they are waiting for.
 		const why = "the peer restarted (INITIAL_CONTACT): replaced by its new IKE SA"
 		s.sa = nw
 		for _, old := range [...]*ikeSA{cur, s.old} {
-			if old != nil && old.upAt.Before(nw.created) {
+			if old != nil && old.upSeq < nw.createdSeq {
 				old.retired = true
 				s.dropSA(old, why, nil, now)
 			}

@@ -123,7 +123,11 @@ type ikeSA struct {
 	// our attempt to replace the current IKE SA (hint.go).
 	redundant bool
 	reauth    bool
-	hardAt    time.Time // the hard lifetime ends (lifetime.go)
+	// createdSeq and upSeq order the IKE SA's creation and establishment
+	// among the session's events (Session.stamp), where times may be
+	// equal.
+	createdSeq, upSeq uint64
+	hardAt            time.Time // the hard lifetime ends (lifetime.go)
 }
 
 // localSPI returns our SPI of the IKE SA: the one we chose.

@@ -26,13 +26,14 @@ func (s *Session) initiate(now time.Time) {
 		var ni []byte
 		if ni, err = s.randomBytes(nonceLen); err == nil {
 			sa := &ikeSA{
-				initiator: true,
-				state:     stateInitSent,
-				spii:      spi,
-				created:   now,
-				ni:        ni,
-				local:     netip.AddrPortFrom(s.cfg.LocalAddr, portIKE),
-				peer:      netip.AddrPortFrom(s.cfg.PeerAddr, portIKE),
+				initiator:  true,
+				state:      stateInitSent,
+				spii:       spi,
+				created:    now,
+				createdSeq: s.stamp(),
+				ni:         ni,
+				local:      netip.AddrPortFrom(s.cfg.LocalAddr, portIKE),
+				peer:       netip.AddrPortFrom(s.cfg.PeerAddr, portIKE),
 			}
 			s.sa = sa
 			s.gate.setSPI(spi, s.cfg.PeerAddr, false)
@@ -352,6 +353,7 @@ func (s *Session) receiveInitRequest(msg []byte, hdr Header, local, peer netip.A
 		spii:       hdr.SPIi,
 		spir:       spir,
 		created:    now,
+		createdSeq: s.stamp(),
 		ni:         append([]byte(nil), nonce.Nonce...),
 		nr:         nr,
 		initReq:    msg,

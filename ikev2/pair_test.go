@@ -836,8 +836,12 @@ func TestPairPeerRestart(t *testing.T) {
 		countEvents[IKESAUp](p.evB) != 2 {
 		t.Errorf("B: %v", p.evB)
 	}
-	// Reauthentication (make before break): the old IKE SA's DELETE
-	// comes after the new SA is up; B answers it and nothing changes.
+	// The new IKE SA came with INITIAL_CONTACT: B dropped the old one at
+	// once, without waiting for a DELETE. A late DELETE from the old A
+	// finds no IKE SA and is answered, once, with INVALID_IKE_SPI (§1.5).
+	if p.b.old != nil {
+		t.Error("old IKE SA kept after INITIAL_CONTACT")
+	}
 	aOld.Close(p.now)
 	dgs, _ := aOld.Output()
 	if len(dgs) != 1 {
@@ -848,10 +852,11 @@ func TestPairPeerRestart(t *testing.T) {
 	p.b.Receive(dgs[0].Data, dgs[0].Peer, dgs[0].Local, p.now)
 	answer, evs := p.b.Output()
 	if len(answer) != 1 || len(evs) != 0 || !p.b.Established() || len(p.evB) != n {
-		t.Errorf("B answered the old DELETE with %d datagrams, events %v", len(answer), evs)
+		t.Fatalf("B answered the old DELETE with %d datagrams, events %v", len(answer), evs)
 	}
-	if p.b.old != nil {
-		t.Error("old IKE SA kept after its DELETE")
+	if m, err := ParseMessage(answer[0].Data); err != nil || !m.IsResponse() || len(m.Payloads) != 1 ||
+		m.Payloads[0].(*NotifyPayload).NotifyType != NotifyInvalidIKESPI {
+		t.Errorf("answer %v %v", m, err)
 	}
 }
 

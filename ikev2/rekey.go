@@ -644,7 +644,8 @@ func (s *Session) rekeyedSA(sa *ikeSA, initiator bool, spii, spir uint64, prop I
 		state:     stateEstablished,
 		spii:      spii, spir: spir,
 		created: now, upAt: now, lastRecv: now,
-		prop: prop, prf: prf,
+		createdSeq: s.stamp(),
+		prop:       prop, prf: prf,
 		skd: keys.SKd, // SK_pi and SK_pr serve no AUTH on a rekeyed SA
 		out: out, in: in,
 		local: sa.local, peer: sa.peer,
@@ -652,6 +653,7 @@ func (s *Session) rekeyedSA(sa *ikeSA, initiator bool, spii, spir uint64, prop I
 		fragment:      sa.fragment,
 		nextKeepalive: sa.nextKeepalive,
 	}
+	ns.upSeq = ns.createdSeq
 	ns.ikeRekeyAt = ns.rekeyTime(now, s.cfg.IKELifetime, s.cfg.IKEHardLifetime)
 	ns.hardAt = s.hardTime(ns, now, s.cfg.IKELifetime, s.cfg.IKEHardLifetime)
 	return ns, nil

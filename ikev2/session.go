@@ -76,9 +76,17 @@ type Session struct {
 	// RFC 7296 §1.5 we send and the reauthentications they make us do
 	// (hint.go).
 	lastHintSent, lastReauth time.Time
+	seq                      uint64 // see stamp
 	datagrams                []Datagram
 	events                   []Event
 	stats                    SessionStats
+}
+
+// stamp returns the next number of a sequence that orders the creation and
+// establishment of the session's IKE SAs.
+func (s *Session) stamp() uint64 {
+	s.seq++
+	return s.seq
 }
 
 // SessionStats count what a Session did with what it received, by reason.
