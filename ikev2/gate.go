@@ -78,6 +78,7 @@ const (
 	DefaultBlockThresholdPeer  = 8    // charon.block_threshold is 5; one peer's table here
 	DefaultHalfOpenLimit       = 1000 // charon.init_limit_half_open is 0 (off)
 	DefaultOverloadHold        = 10 * time.Second
+	DefaultMaxInitLen          = 8192 // RFC 7296 §2: 3000 octets SHOULD be accepted
 )
 
 // GateConfig holds the thresholds of a [Gate]; zero fields take the
@@ -99,6 +100,10 @@ type GateConfig struct {
 	// OverloadHold is how long a peer must send cookies after its init queue
 	// overflowed ([Gate.QueueFull]).
 	OverloadHold time.Duration
+	// MaxInitLen is the largest IKE_SA_INIT request accepted (IKE_SA_INIT
+	// is never fragmented, RFC 7383 §2.5.3): it bounds what a flood of
+	// them holds in a queue.
+	MaxInitLen int
 	// Rand is the source of the cookie secrets; nil means crypto/rand.
 	Rand io.Reader
 }
@@ -151,7 +156,7 @@ type GateStats struct {
 	Init            uint64 // to the init queue
 	CookiesSent     uint64 // IKE_SA_INIT requests answered with a COOKIE
 	VersionRejected uint64 // answered with INVALID_MAJOR_VERSION
-	Malformed       uint64 // dropped: not an IKE message we can read
+	Malformed       uint64 // dropped: not an IKE message we can read, or an oversized IKE_SA_INIT
 	UnknownPeer     uint64 // dropped: from an address no session has as peer
 	UnknownSPI      uint64 // dropped: for an IKE SA we do not have
 	Blocked         uint64 // dropped: the peer or all peers have too many half-open SAs
@@ -161,7 +166,7 @@ type GateStats struct {
 
 // NewGate returns a Gate with the thresholds of cfg.
 func NewGate(cfg GateConfig) (*Gate, error) {
-	if cfg.CookieThreshold < 0 || cfg.CookieThresholdPeer < 0 || cfg.BlockThresholdPeer < 0 || cfg.HalfOpenLimit < 0 || cfg.OverloadHold < 0 {
+	if cfg.CookieThreshold < 0 || cfg.CookieThresholdPeer < 0 || cfg.BlockThresholdPeer < 0 || cfg.HalfOpenLimit < 0 || cfg.OverloadHold < 0 || cfg.MaxInitLen < 0 {
 		return nil, errors.New("ikev2: gate: negative threshold")
 	}
 	if cfg.CookieThreshold == 0 {
@@ -178,6 +183,9 @@ func NewGate(cfg GateConfig) (*Gate, error) {
 	}
 	if cfg.OverloadHold == 0 {
 		cfg.OverloadHold = DefaultOverloadHold
+	}
+	if cfg.MaxInitLen == 0 {
+		cfg.MaxInitLen = DefaultMaxInitLen
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
@@ -214,7 +222,7 @@ func (g *Gate) Admit(msg []byte, local, peer netip.AddrPort, now time.Time) (ver
 			g.c.unknownPeer.Add(1)
 			return VerdictDrop, nil
 		}
-		if !hdr.IsInitiator() || hdr.SPIi == 0 {
+		if !hdr.IsInitiator() || hdr.SPIi == 0 || len(msg) > g.cfg.MaxInitLen {
 			g.c.malformed.Add(1)
 			return VerdictDrop, nil
 		}

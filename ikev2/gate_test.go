@@ -54,6 +54,11 @@ func TestGateAdmit(t *testing.T) {
 	v, _ = admit(mut.next(1), fromA(500))
 	expect("IKE_SA_INIT", v, VerdictInit)
 	want.Init++
+	huge := append(append([]byte(nil), mut.next(1)...), make([]byte, DefaultMaxInitLen)...)
+	binaryPutLength(huge)
+	v, _ = admit(huge, fromA(500))
+	expect("oversized IKE_SA_INIT", v, VerdictDrop)
+	want.Malformed++
 
 	// A's liveness check on the established IKE SA: priority.
 	n := len(p.sentA)
@@ -166,6 +171,11 @@ func TestGateAdmit(t *testing.T) {
 	if g.HalfOpen() != 0 || len(g.spis) != 0 || len(g.peers) != 0 {
 		t.Errorf("after Close: half-open %d, SPIs %d, peers %d", g.HalfOpen(), len(g.spis), len(g.peers))
 	}
+}
+
+func binaryPutLength(msg []byte) {
+	n := uint32(len(msg))
+	msg[hdrLength], msg[hdrLength+1], msg[hdrLength+2], msg[hdrLength+3] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
 }
 
 func binaryPutSPIi(msg []byte, spi uint64) {

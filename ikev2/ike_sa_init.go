@@ -234,7 +234,7 @@ const maxInitResends = 4
 // of its own (halfopen.go).
 func (s *Session) receiveInitRequest(msg []byte, hdr Header, local, peer netip.AddrPort, now time.Time) {
 	s.stats.InitRequests++
-	if hdr.SPIr != 0 || hdr.MessageID != 0 || !hdr.IsInitiator() || hdr.SPIi == 0 {
+	if hdr.SPIr != 0 || hdr.MessageID != 0 || !hdr.IsInitiator() || hdr.SPIi == 0 || len(msg) > s.gate.cfg.MaxInitLen {
 		s.stats.Malformed++
 		return
 	}
