@@ -30,18 +30,22 @@ const (
 	hintSendInterval = time.Second
 	// hintInterval bounds how often a hint makes us reauthenticate.
 	hintInterval = 30 * time.Second
+	// hintMinAge is how long an IKE SA must have been established before a
+	// hint makes us replace it: while two IKE SAs cross (crossing.go), the
+	// peer may briefly have none, and its hints are not news.
+	hintMinAge = 10 * time.Second
 )
 
 // UnknownSPI tells the session that the dataplane received ESP from the
 // peer's address (from: with its UDP port if it was ESP-in-UDP, else port
-// 0) with an SPI it has no SA for. Without an established IKE SA, the
-// session answers with the one-way INVALID_SPI notification of §1.5 (at most
-// once a second), so that a peer still sending on an SA we lost (we
-// restarted) sets up a new one now. The runner calls it for packets from
-// the configured peer address only.
+// 0) with an SPI it has no SA for. If the session has no IKE SA at all, not
+// even one being set up, it answers with the one-way INVALID_SPI
+// notification of §1.5 (at most once a second), so that a peer still
+// sending on an SA we lost (we restarted) sets up a new one now. The runner
+// calls it for packets from the configured peer address only.
 func (s *Session) UnknownSPI(spi uint32, from netip.AddrPort, now time.Time) {
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-	if s.closed || from.Addr() != s.cfg.PeerAddr || s.Established() || !s.hintDue(now) {
+	if s.closed || from.Addr() != s.cfg.PeerAddr || !s.amnesic() || !s.hintDue(now) {
 		return
 	}
 	local, peer := netip.AddrPortFrom(s.cfg.LocalAddr, portIKE), netip.AddrPortFrom(from.Addr(), portIKE)
@@ -56,6 +60,13 @@ func (s *Session) UnknownSPI(spi uint32, from netip.AddrPort, now time.Time) {
 	s.send(local, peer, m.Encode(nil))
 }
 
+// amnesic reports whether the session has no IKE SA with the peer, nor one
+// being set up: only then is a message for an SA we do not know a sign
+// that we lost it, rather than of an exchange in flight.
+func (s *Session) amnesic() bool {
+	return s.sa == nil && s.own == nil && s.old == nil && len(s.half) == 0
+}
+
 // hintDue reports whether a one-way notification may be sent now, and
 // notes that one is.
 func (s *Session) hintDue(now time.Time) bool {
@@ -67,9 +78,10 @@ func (s *Session) hintDue(now time.Time) bool {
 }
 
 // unknownIKESPI answers a protected request from the peer for an IKE SA we
-// do not have with INVALID_IKE_SPI (§1.5), at most once a second.
+// do not have with INVALID_IKE_SPI (§1.5), at most once a second, if we
+// have no IKE SA at all (see amnesic).
 func (s *Session) unknownIKESPI(hdr Header, local, peer netip.AddrPort, now time.Time) {
-	if hdr.IsResponse() || hdr.Exchange == ExchangeIKESAInit || peer.Addr() != s.cfg.PeerAddr || !s.hintDue(now) {
+	if hdr.IsResponse() || hdr.Exchange == ExchangeIKESAInit || peer.Addr() != s.cfg.PeerAddr || !s.amnesic() || !s.hintDue(now) {
 		return
 	}
 	h := hdr
@@ -121,8 +133,8 @@ func (s *Session) receiveInvalidSPI(msg []byte, peer netip.AddrPort, now time.Ti
 // hintInterval ago or is already at it.
 func (s *Session) hinted(now time.Time) {
 	s.stats.Hints++
-	if s.cfg.Role != RoleActive || !s.started || s.own != nil || !s.Established() ||
-		(!s.lastReauth.IsZero() && now.Sub(s.lastReauth) < hintInterval) {
+	if s.cfg.Role != RoleActive || !s.started || s.own != nil || s.old != nil || !s.Established() ||
+		now.Sub(s.sa.upAt) < hintMinAge || (!s.lastReauth.IsZero() && now.Sub(s.lastReauth) < hintInterval) {
 		return
 	}
 	s.lastReauth = now
