@@ -112,6 +112,10 @@ type TunnelConfig struct {
 	Inbound   *esp.Config // manual SA for peer → local
 	Interface string      // inner interface name (TUN), e.g. "gre0"
 
+	// ESPTransforms are the transforms IKE may negotiate for the tunnel;
+	// the MTU fits the largest. Empty: AES-GCM. Unused with manual SAs.
+	ESPTransforms []esp.Transform
+
 	// NATTraversal: IKE may move ESP into UDP (RFC 3948) when it sees a
 	// NAT, so the UDP socket is opened too and the MTU leaves room for
 	// the UDP header.

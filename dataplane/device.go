@@ -71,6 +71,10 @@ type Device struct {
 	// without locking; writers copy it under inboundMu.
 	inbound   atomic.Pointer[map[uint32]inboundSA]
 	inboundMu sync.Mutex
+	// inboundGate is read-locked by a socket receiver from its SPI lookups
+	// until it has queued the batch; RemoveTunnel write-locks it to know
+	// that no receiver still holds the removed tunnel (remove.go).
+	inboundGate sync.RWMutex
 
 	mu      sync.Mutex // guards binds, tunnels, closed
 	binds   map[bindKey]*bindState

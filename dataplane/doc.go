@@ -12,6 +12,7 @@
 //
 //	device.go    Device: the tunnels, the shared outer sockets, the inbound SA table, the workers
 //	tunnel.go    Tunnel: one tunnel's SAs, outer path and counters; the IKE-facing methods
+//	remove.go    Device.RemoveTunnel: one tunnel out of a running Device (reload)
 //	config.go    TunnelConfig: mode (gre-transport, gre-tunnel, route) and transport (esp, udp)
 //	mtu.go       the per-packet overhead and the inner MTU and MSS derived from it
 //	pools.go     the bounded buffer and element free lists

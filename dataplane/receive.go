@@ -111,6 +111,7 @@ func (d *Device) RoutineReceiveIncoming(bs *bindState, recv conn.ReceiveFunc) {
 			continue
 		}
 		errs = 0
+		d.inboundGate.RLock()
 		for i := range n {
 			if sizes[i] == 0 {
 				continue
@@ -156,6 +157,7 @@ func (d *Device) RoutineReceiveIncoming(bs *bindState, recv conn.ReceiveFunc) {
 			d.queue.decryption <- c
 			groups[i] = nil
 		}
+		d.inboundGate.RUnlock()
 		groups = groups[:0]
 	}
 }

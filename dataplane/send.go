@@ -48,7 +48,7 @@ import (
 // outboundOffset is where the TUN device writes an inner packet in its
 // buffer: room for the ESP header and IV, an IPv6 header and the longest
 // GRE header.
-const outboundOffset = esp.HeadroomLen + ipv6HeaderLen + gre.MaxHeaderLen
+const outboundOffset = esp.MaxHeadroomLen + ipv6HeaderLen + gre.MaxHeaderLen
 
 type outboundElement struct {
 	buffer     *[MaxMessageSize]byte
@@ -186,7 +186,7 @@ func (t *Tunnel) prepareOutbound(sa *esp.SA, mode Mode, e *outboundElement, size
 		return false
 	}
 	e.seq = seq
-	e.start = start - esp.HeadroomLen
+	e.start = start - sa.Headroom()
 	e.end = outboundOffset + size
 	return true
 }

@@ -77,21 +77,34 @@ func (sa *ikeSA) findChild(spi uint32) *childSA {
 	return nil
 }
 
-// childKeys derives the KEYMAT of a Child SA (§2.17) and returns it as our
+// childKeys derives the KEYMAT of a Child SA (§2.17) and returns our
 // inbound and outbound keys. initiator says whether we initiated the
 // exchange that created the SA: the first half protects the traffic from
-// that exchange's initiator.
-func childKeys(sa *ikeSA, prop ESPProposal, gir, ni, nr []byte, initiator bool) (in, out []byte, err error) {
-	el, il, err := ikecrypto.KeyLens(prop.Encr, prop.KeyBits, 0)
+// that exchange's initiator. Each half is the encryption key followed by
+// the integrity key (§2.17: "the encryption key (if any) MUST be taken
+// from the first bits and the integrity key (if any) MUST be taken from
+// the remaining bits").
+func childKeys(sa *ikeSA, prop ESPProposal, gir, ni, nr []byte, initiator bool) (in, out childKey, err error) {
+	el, il, err := ikecrypto.KeyLens(prop.Encr, prop.KeyBits, prop.Integ)
 	if err != nil {
-		return nil, nil, err
+		return childKey{}, childKey{}, err
 	}
 	i2r, r2i := ikecrypto.ChildKeys(sa.prf, sa.skd, gir, ni, nr, el+il)
-	if initiator {
-		return r2i, i2r, nil
+	split := func(k []byte) childKey {
+		c := childKey{enc: k[:el:el]}
+		if il > 0 {
+			c.auth = k[el:]
+		}
+		return c
 	}
-	return i2r, r2i, nil
+	if initiator {
+		return split(r2i), split(i2r), nil
+	}
+	return split(i2r), split(r2i), nil
 }
+
+// childKey is the key material of one direction of a Child SA.
+type childKey struct{ enc, auth []byte }
 
 // newChild builds an established Child SA and its ChildSAUp event.
 func (s *Session) newChild(sa *ikeSA, prop ESPProposal, inSPI, outSPI uint32, transport bool, localTS, peerTS []Selector,
@@ -105,8 +118,9 @@ func (s *Session) newChild(sa *ikeSA, prop ESPProposal, inSPI, outSPI uint32, tr
 	c.hardAt = s.hardTime(sa, now, s.cfg.ChildLifetime, s.cfg.ChildHardLifetime)
 	up := &ChildSAUp{
 		InSPI: inSPI, OutSPI: outSPI,
-		Encr: prop.Encr, KeyBits: prop.KeyBits,
-		InKey: in, OutKey: out,
+		Encr: prop.Encr, KeyBits: prop.KeyBits, Integ: prop.Integ,
+		InKey: in.enc, OutKey: out.enc,
+		InAuthKey: in.auth, OutAuthKey: out.auth,
 		ESN:       prop.ESN,
 		Transport: transport,
 		Encap:     sa.nat(),

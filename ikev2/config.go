@@ -40,8 +40,9 @@ type IKEProposal struct {
 
 // ESPProposal is one proposal for a Child SA ("aes256gcm16-ecp384-esn").
 type ESPProposal struct {
-	Encr    uint16 // ENCR_AES_GCM_16 or ENCR_CHACHA20_POLY1305
-	KeyBits int    // 128 or 256 for AES-GCM; 0 (256 implied) for ChaCha20-Poly1305
+	Encr    uint16 // ENCR_AES_GCM_16, ENCR_CHACHA20_POLY1305, ENCR_AES_CBC or ENCR_NULL
+	KeyBits int    // 128 or 256 for AES-GCM; 128, 192, 256 for AES-CBC; 0 (256 implied) for ChaCha20-Poly1305, 0 for NULL
+	Integ   uint16 // AUTH_HMAC_*: required with AES-CBC and NULL, 0 (NONE) with an AEAD
 	DH      uint16 // PFS group for CREATE_CHILD_SA; 0: no PFS
 	ESN     bool   // extended sequence numbers
 }

@@ -7,7 +7,7 @@
 // starts no goroutine and reads no clock, so two sessions can negotiate in
 // one test with a virtual clock and lost, duplicated or reordered messages.
 // The runner that owns the sockets and installs Child SAs into the dataplane
-// is in cmd/greipsec (ike.go). The cryptography (PRF, prf+, key schedule,
+// is in package gateway (ike.go, session.go). The cryptography (PRF, prf+, key schedule,
 // key exchange groups, SK payload protection) is in package ikecrypto.
 //
 // Before a session sees a datagram, a [Gate] shared by the runner's
@@ -34,7 +34,7 @@
 //	ike_auth.go        IKE_AUTH (§1.2): IDs, AUTH with a shared key (§2.15), INITIAL_CONTACT
 //	crossing.go        more than one IKE SA with the peer: crossed setups, INITIAL_CONTACT,
 //	                   reauthentication (§2.4)
-//	child.go           the Child SA: proposals, selectors, transport mode (§1.3.1), KEYMAT (§2.17)
+//	child.go           the Child SA: proposals, selectors, transport mode (§1.3.1), KEYMAT split into encryption and integrity keys (§2.17)
 //	install.go         a Child SA the runner could not install
 //	informational.go   INFORMATIONAL (§1.4): liveness checks, DELETE
 //	hint.go            INVALID_SPI and INVALID_IKE_SPI outside of an IKE SA (§1.5)
@@ -42,10 +42,13 @@
 //	rekey.go           CREATE_CHILD_SA (§1.3): Child SA and IKE SA rekeying (§2.8, §2.18)
 //	lifetime.go        hard lifetimes (§2.8)
 //	wipe.go            clearing key material (see also ikecrypto/wipe.go)
-//	proposal.go        proposal notation and matching (§2.7, §3.3.6)
+//	proposal.go        proposal notation and matching (§2.7, §3.3.6); weak transforms only with ProposalOptions.AllowWeak (RFC 8247)
 //	selector.go        traffic selectors and narrowing (§2.9)
 //	fragment.go        IKEv2 fragmentation (RFC 7383)
 //	config.go, events.go  the Session's configuration and output types
+//	status.go          read-only snapshots for show, the control API and metrics
+//	control.go         operator commands: Initiate, RekeyIKE, DeleteChild (swanctl's)
+//	trace.go           Describe: one debug line per message, payload types only
 //
 // and the wire codecs:
 //

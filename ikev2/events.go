@@ -20,22 +20,27 @@ type Event interface{ isEvent() }
 // ChildSAUp: a Child SA was established (IKE_AUTH or CREATE_CHILD_SA),
 // also when it replaces a rekeyed one. The runner installs the inbound SA
 // first, then switches the outbound SA, then (for a rekey) removes the old
-// SAs when ChildSADown for them arrives. InKey and OutKey are the only
-// copies of the KEYMAT: the runner clears them (clear(ev.InKey)) once the
-// SAs are installed. If installing fails, it calls
+// SAs when ChildSADown for them arrives. The keys are the only copies of
+// the KEYMAT: the runner clears them (clear(ev.InKey), and the three
+// others) once the SAs are installed. If installing fails, it calls
 // [Session.ChildInstallFailed].
 type ChildSAUp struct {
 	InSPI, OutSPI uint32 // inbound: chosen by us; outbound: by the peer
-	Encr          uint16 // ENCR_AES_GCM_16 or ENCR_CHACHA20_POLY1305
+	Encr          uint16 // ENCR_AES_GCM_16, ENCR_CHACHA20_POLY1305, ENCR_AES_CBC or ENCR_NULL
 	KeyBits       int
-	InKey, OutKey []byte // KEYMAT for each direction: key ‖ salt
-	ESN           bool
-	Transport     bool           // transport mode; false: tunnel mode
-	Encap         bool           // ESP-in-UDP (NAT seen or forced)
-	Peer          netip.AddrPort // where to send ESP: port 4500 with Encap, else the address
-	LocalTS       []Selector     // as negotiated
-	PeerTS        []Selector
-	Lifetime      time.Duration // when the SA is rekeyed (the runner need not act)
+	Integ         uint16 // AUTH_HMAC_*; 0 (NONE) with an AEAD
+	InKey, OutKey []byte // encryption keys from KEYMAT: key ‖ salt for an AEAD, the AES key for CBC, empty for NULL
+	// InAuthKey, OutAuthKey are the integrity keys from KEYMAT, which
+	// follow each direction's encryption key (RFC 7296 §2.17); empty with
+	// an AEAD.
+	InAuthKey, OutAuthKey []byte
+	ESN                   bool
+	Transport             bool           // transport mode; false: tunnel mode
+	Encap                 bool           // ESP-in-UDP (NAT seen or forced)
+	Peer                  netip.AddrPort // where to send ESP: port 4500 with Encap, else the address
+	LocalTS               []Selector     // as negotiated
+	PeerTS                []Selector
+	Lifetime              time.Duration // when the SA is rekeyed (the runner need not act)
 	// Hard is the hard lifetime: the session emits ChildSADown for the SA
 	// then at the latest (the runner need not act).
 	Hard    time.Duration

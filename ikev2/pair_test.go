@@ -221,14 +221,19 @@ func (p *pair) checkChildPair() (ChildSAUp, ChildSAUp) {
 	if a.InSPI != b.OutSPI || a.OutSPI != b.InSPI || a.InSPI == a.OutSPI {
 		p.t.Errorf("SPIs not crossed: A in %#x out %#x, B in %#x out %#x", a.InSPI, a.OutSPI, b.InSPI, b.OutSPI)
 	}
-	if !bytes.Equal(a.InKey, b.OutKey) || !bytes.Equal(a.OutKey, b.InKey) || bytes.Equal(a.InKey, a.OutKey) {
+	// NULL encryption has no encryption keys; the integrity keys differ.
+	inKey, outKey := append(a.InKey, a.InAuthKey...), append(a.OutKey, a.OutAuthKey...)
+	if !bytes.Equal(a.InKey, b.OutKey) || !bytes.Equal(a.OutKey, b.InKey) || bytes.Equal(inKey, outKey) {
 		p.t.Errorf("keys not crossed")
 	}
 	if a.Encr != b.Encr || a.KeyBits != b.KeyBits || a.ESN != b.ESN || a.Transport != b.Transport || a.Encap != b.Encap {
 		p.t.Errorf("transforms differ: A %+v, B %+v", a, b)
 	}
-	if len(a.InKey) == 0 {
+	if len(a.InKey) == 0 && a.Encr != uint16(EncrNull) {
 		p.t.Errorf("empty keys")
+	}
+	if !bytes.Equal(a.InAuthKey, b.OutAuthKey) || !bytes.Equal(a.OutAuthKey, b.InAuthKey) || a.Integ != b.Integ {
+		p.t.Errorf("integrity keys not crossed")
 	}
 	return a, b
 }

@@ -2,6 +2,7 @@ package ikev2
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -65,7 +66,7 @@ func TestParseIKEProposalsErrors(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"", "no IKE proposals"},
 		{"aes256-sha384-ecp384,", `proposal 2 is empty`},
-		{"aes256-sha384-ecp999", `IKE proposal "aes256-sha384-ecp999": unknown keyword "ecp999"; valid keywords: aes128 aes256`},
+		{"aes256-sha384-ecp999", `IKE proposal "aes256-sha384-ecp999": unknown keyword "ecp999"; valid keywords: aes128 aes192 aes256`},
 		{"aes256gcm16-ecp384", `IKE proposal "aes256gcm16-ecp384": AEAD needs a PRF (add prfsha384)`},
 		{"aes128gcm16-ecp256", `AEAD needs a PRF (add prfsha256)`},
 		{"aes256-ecp384", "aes256 needs an integrity algorithm"},
@@ -139,14 +140,14 @@ func TestParseESPProposals(t *testing.T) {
 func TestParseESPProposalsErrors(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{" ", "no ESP proposals"},
-		{"aes256-ecp384", "aes256: ESP takes an AEAD here"},
+		{"aes256-ecp384", "aes256 needs an integrity algorithm (add sha256, sha384 or sha512)"},
 		{"aes256gcm16-sha256", "sha256: ESP with an AEAD takes no integrity algorithm"},
-		{"aes256gcm16-prfsha256", "prfsha256: ESP with an AEAD takes no integrity algorithm or PRF"},
+		{"aes256gcm16-prfsha256", "prfsha256: ESP takes no PRF"},
 		{"ecp384", "no encryption algorithm"},
 		{"aes256gcm16-aes128gcm16", "two encryption algorithms"},
 		{"aes256gcm16-ecp384-ecp256", "two key exchange groups"},
 		{"aes256gcm16-esn-esn", "esn given twice"},
-		{"aes256gcm16-esp", `ESP proposal "aes256gcm16-esp": unknown keyword "esp"; valid keywords: aes128gcm16 aes256gcm16 chacha20poly1305 modp2048`},
+		{"aes256gcm16-esp", `ESP proposal "aes256gcm16-esp": unknown keyword "esp"; valid keywords: aes128 aes192 aes256 aes128gcm16 aes256gcm16 chacha20poly1305 null sha256`},
 	}
 	for _, tt := range tests {
 		_, err := ParseESPProposals(tt.in)
@@ -161,8 +162,8 @@ func TestProposalStringUnknownIDs(t *testing.T) {
 	if got, want := p.String(), "ENCR(99)_128-INTEG(98)-PRF(97)-DH(96)"; got != want {
 		t.Errorf("String = %q, want %q", got, want)
 	}
-	e := ESPProposal{Encr: 3, DH: 2}
-	if got, want := e.String(), "ENCR(3)-DH(2)"; got != want {
+	e := ESPProposal{Encr: 3, DH: 3}
+	if got, want := e.String(), "ENCR(3)-DH(3)"; got != want {
 		t.Errorf("String = %q, want %q", got, want)
 	}
 }
@@ -596,10 +597,31 @@ func FuzzSelect(f *testing.F) {
 // FuzzParseProposals checks that parsing never panics and that whatever
 // parses prints back to the same proposals.
 func FuzzParseProposals(f *testing.F) {
-	for _, s := range []string{"aes256-sha384-ecp384", "aes256gcm16-prfsha384-ecp384,aes128-sha256-modp2048", "aes256gcm16-ecp384-esn-noesn", "chacha20poly1305"} {
+	for _, s := range []string{"aes256-sha384-ecp384", "aes256gcm16-prfsha384-ecp384,aes128-sha256-modp2048", "aes256gcm16-ecp384-esn-noesn", "chacha20poly1305",
+		"aes256-sha256-modp3072", "null-sha256-esn", "aes128-sha1-prfsha1-modp1024", "aes192-sha512-modp8192-esn"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		// With weak transforms allowed too: what parses prints back.
+		weak := ProposalOptions{AllowWeak: true}
+		for _, parse := range []func(string) (int, []fmt.Stringer, error){
+			func(s string) (int, []fmt.Stringer, error) {
+				ps, err := weak.ParseIKE(s)
+				return len(ps), stringers(ps), err
+			},
+			func(s string) (int, []fmt.Stringer, error) {
+				ps, err := weak.ParseESP(s)
+				return len(ps), stringers(ps), err
+			},
+		} {
+			if _, ps, err := parse(s); err == nil {
+				for _, p := range ps {
+					if n, again, err := parse(p.String()); err != nil || n != 1 || again[0] != p {
+						t.Errorf("weak %q: %v prints as %q, which parses to %v, %v", s, p, p.String(), again, err)
+					}
+				}
+			}
+		}
 		if ps, err := ParseIKEProposals(s); err == nil {
 			for _, p := range ps {
 				again, err := ParseIKEProposals(p.String())
@@ -617,4 +639,12 @@ func FuzzParseProposals(f *testing.F) {
 			}
 		}
 	})
+}
+
+func stringers[P fmt.Stringer](ps []P) []fmt.Stringer {
+	out := make([]fmt.Stringer, len(ps))
+	for i, p := range ps {
+		out[i] = p
+	}
+	return out
 }

@@ -255,8 +255,7 @@ func (s *Session) handleChildRekeyResponse(sa *ikeSA, payloads []Payload, now ti
 		// lowest of the four nonces is redundant, and its creator deletes
 		// it; the initiator of the surviving exchange deletes the old SA.
 		if bytes.Compare(minNonce(r.ni, c.nonce.Nonce), minNonce(r.peerNi, r.peerNr)) < 0 {
-			clear(up.InKey)
-			clear(up.OutKey)
+			up.wipe()
 			s.sendRequest(sa, ExchangeInformational, []Payload{&DeletePayload{Protocol: ProtocolESP, SPIs: []uint32{nc.inSPI}}}, ignoreResponse, now)
 			return
 		}

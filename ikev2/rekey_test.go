@@ -22,7 +22,7 @@ func checkRekeyedPair(t *testing.T, p *pair, ups int) {
 	}
 	a, _ := p.checkChildPair()
 	first := childUps(p.evA)[0]
-	if bytes.Equal(a.InKey, first.InKey) || a.InSPI == first.InSPI {
+	if bytes.Equal(append(a.InKey, a.InAuthKey...), append(first.InKey, first.InAuthKey...)) || a.InSPI == first.InSPI {
 		t.Error("rekeyed Child SA has the old keys or SPI")
 	}
 	if a.Rekeyed == nil {

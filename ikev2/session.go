@@ -167,6 +167,9 @@ func checkConfig(c *Config) error {
 		return fail("no IKE proposals")
 	}
 	for i, p := range c.IKEProposals {
+		if p.Encr == uint16(EncrNull) {
+			return fail("IKE proposal %d: ENCR_NULL cannot protect the IKE SA", i+1)
+		}
 		if _, err := ikecrypto.NewPRF(p.PRF); err != nil {
 			return fail("IKE proposal %d: %v", i+1, err)
 		}
@@ -181,10 +184,10 @@ func checkConfig(c *Config) error {
 		return fail("no ESP proposals")
 	}
 	for i, p := range c.ESPProposals {
-		if p.Encr != uint16(EncrAESGCM16) && p.Encr != uint16(EncrChaCha20Poly1305) {
-			return fail("ESP proposal %d: encryption %d is not AES-GCM-16 or ChaCha20-Poly1305", i+1, p.Encr)
+		if !espEncr(p.Encr) {
+			return fail("ESP proposal %d: encryption %d is not AES-GCM-16, ChaCha20-Poly1305, AES-CBC or NULL", i+1, p.Encr)
 		}
-		if _, _, err := ikecrypto.KeyLens(p.Encr, p.KeyBits, 0); err != nil {
+		if _, _, err := ikecrypto.KeyLens(p.Encr, p.KeyBits, p.Integ); err != nil {
 			return fail("ESP proposal %d: %v", i+1, err)
 		}
 		if p.DH != 0 && !ikecrypto.SupportedGroup(p.DH) {

@@ -49,7 +49,7 @@ func TestNewSessionErrors(t *testing.T) {
 		{func(c *Config) { c.PSK = nil }, "pre-shared key"},
 		{func(c *Config) { c.IKEProposals = nil }, "no IKE proposals"},
 		{func(c *Config) { c.ESPProposals = nil }, "no ESP proposals"},
-		{func(c *Config) { c.IKEProposals[0].DH = 2 }, "unsupported key exchange group 2"},
+		{func(c *Config) { c.IKEProposals[0].DH = 3 }, "unsupported key exchange group 3"},
 		{func(c *Config) { c.ESPProposals[0].Encr = uint16(EncrAESCBC) }, "ESP proposal 1"},
 		{func(c *Config) { c.PeerAddr = netip.MustParseAddr("2001:db8::1") }, "same family"},
 		{func(c *Config) { c.LocalTS = nil }, "traffic selectors"},

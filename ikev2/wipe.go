@@ -49,8 +49,15 @@ func (sa *ikeSA) wipe() {
 // wipe clears the keys of a Child SA the runner was never told about.
 func (c *childSA) wipe() {
 	if up := c.pending; up != nil {
-		clear(up.InKey)
-		clear(up.OutKey)
+		up.wipe()
 		c.pending = nil
 	}
+}
+
+// wipe clears the keys of a ChildSAUp that was not emitted.
+func (up *ChildSAUp) wipe() {
+	clear(up.InKey)
+	clear(up.OutKey)
+	clear(up.InAuthKey)
+	clear(up.OutAuthKey)
 }

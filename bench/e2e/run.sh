@@ -124,7 +124,7 @@ fi
 [[ $GREIPSEC_BUILD == ok ]] || log "run.sh: $GREIPSEC_BUILD"
 
 # ---------------------------------------------------------------------------
-# The two namespaces: the same as package cmd/greipsec/lab builds.
+# The two namespaces: the same as package internal/lab builds.
 
 log "creating namespaces $NA and $NB"
 ip netns add "$NA" || die "ip netns add $NA failed"
@@ -256,7 +256,8 @@ greipsec() {
 			{ ERR[$name]="cannot set transport = \"$transport\" in examples/manual-$side.toml"; return 1; }
 		ns=$NA
 		[[ $side == b ]] && ns=$NB
-		start "$TMP/greipsec-$name-$side.log" "$ns" "$TMP/greipsec" up -c "$cfg"
+		# Each gateway has its own control socket: the namespaces share the file system.
+		start "$TMP/greipsec-$name-$side.log" "$ns" "$TMP/greipsec" up -c "$cfg" --control "$TMP/greipsec-$name-$side.sock"
 		pid=$STARTED
 		pids+=("$pid")
 		n=100 # 10 s

@@ -11,6 +11,7 @@ package ikecrypto
 //
 // It cannot clear: the AES key schedules inside crypto/aes and the
 // ChaCha20-Poly1305 key inside golang.org/x/crypto (no API exposes them),
+// the bigmod.Nat values of a MODP exponentiation (freed, not cleared),
 // the inner and outer pads crypto/hmac derives from a key, the private
 // scalars of crypto/ecdh keys (ECP groups and Curve25519), copies the
 // runtime makes when it grows a goroutine stack, and anything already
@@ -49,8 +50,7 @@ func WipeSKCipher(c SKCipher) {
 // exponent; crypto/ecdh keys cannot be cleared); dh must not be used for a
 // shared secret afterwards. It does nothing for a nil dh.
 func WipeDH(dh DH) {
-	if k, ok := dh.(*modpKE); ok && k.x != nil {
-		clear(k.x.Bits())
-		k.x.SetInt64(0)
+	if k, ok := dh.(*modpKE); ok {
+		clear(k.x)
 	}
 }
