@@ -20,13 +20,19 @@ type childSA struct {
 	localTS, peerTS []Selector
 	upAt            time.Time
 	rekeyAt         time.Time // when we rekey it
+	hardAt          time.Time // when it is deleted, rekeyed or not (lifetime.go)
+	// announced says the runner was told (ChildSAUp); pending is that
+	// event while it was not, with the keys.
+	announced bool
+	pending   *ChildSAUp
 }
 
 // minESPSPI is the smallest SPI we choose: 1-255 are reserved by IANA
 // (RFC 4303 §2.1).
 const minESPSPI = 256
 
-// newESPSPI returns a random inbound ESP SPI.
+// newESPSPI returns a random inbound ESP SPI that none of our Child SAs
+// uses, and that the dataplane does not use either (Config.SPIInUse).
 func (s *Session) newESPSPI() (uint32, error) {
 	for {
 		b, err := s.randomBytes(4)
@@ -34,10 +40,41 @@ func (s *Session) newESPSPI() (uint32, error) {
 			return 0, err
 		}
 		spi := binary.BigEndian.Uint32(b)
-		if spi >= minESPSPI && (s.sa == nil || s.sa.child == nil || s.sa.child.inSPI != spi) {
+		if spi >= minESPSPI && !s.inSPIUsed(spi) && (s.cfg.SPIInUse == nil || !s.cfg.SPIInUse(spi)) {
 			return spi, nil
 		}
 	}
+}
+
+// inSPIUsed reports whether one of the session's Child SAs, or an exchange
+// in progress, has inbound SPI spi.
+func (s *Session) inSPIUsed(spi uint32) bool {
+	for _, sa := range [...]*ikeSA{s.sa, s.own, s.old} {
+		if sa == nil {
+			continue
+		}
+		if sa.childSPI == spi || (sa.childRekey != nil && sa.childRekey.inSPI == spi) {
+			return true
+		}
+		if sa.findChild(spi) != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// findChild returns the Child SA of sa, current or on its way out, whose
+// inbound SPI is spi.
+func (sa *ikeSA) findChild(spi uint32) *childSA {
+	if c := sa.child; c != nil && c.inSPI == spi {
+		return c
+	}
+	for _, c := range sa.extra {
+		if c.inSPI == spi {
+			return c
+		}
+	}
+	return nil
 }
 
 // childKeys derives the KEYMAT of a Child SA (§2.17) and returns our
@@ -77,7 +114,8 @@ func (s *Session) newChild(sa *ikeSA, prop ESPProposal, inSPI, outSPI uint32, tr
 		return nil, nil, err
 	}
 	c := &childSA{inSPI: inSPI, outSPI: outSPI, prop: prop, transport: transport, localTS: localTS, peerTS: peerTS, upAt: now,
-		rekeyAt: sa.rekeyTime(now, s.cfg.ChildLifetime)}
+		rekeyAt: sa.rekeyTime(now, s.cfg.ChildLifetime, s.cfg.ChildHardLifetime)}
+	c.hardAt = s.hardTime(sa, now, s.cfg.ChildLifetime, s.cfg.ChildHardLifetime)
 	up := &ChildSAUp{
 		InSPI: inSPI, OutSPI: outSPI,
 		Encr: prop.Encr, KeyBits: prop.KeyBits, Integ: prop.Integ,
@@ -90,6 +128,7 @@ func (s *Session) newChild(sa *ikeSA, prop ESPProposal, inSPI, outSPI uint32, tr
 		LocalTS:   localTS,
 		PeerTS:    peerTS,
 		Lifetime:  s.cfg.ChildLifetime,
+		Hard:      c.hardAt.Sub(now),
 		Rekeyed:   rekeyed,
 	}
 	return c, up, nil
@@ -118,10 +157,23 @@ func (s *Session) installChild(sa *ikeSA, prop ESPProposal, inSPI, outSPI uint32
 	s.commitChildSA(sa, c, up)
 }
 
-// commitChildSA makes c the Child SA of sa and emits its ChildSAUp.
+// commitChildSA makes c the Child SA of sa and emits its ChildSAUp, unless
+// sa is the redundant IKE SA of a crossing (crossing.go): then the runner
+// hears of c only if sa is promoted.
 func (s *Session) commitChildSA(sa *ikeSA, c *childSA, up *ChildSAUp) {
 	sa.child = c
 	sa.childErr = ""
+	c.pending = up
+	if !sa.redundant {
+		s.announce(c)
+	}
+}
+
+// announce emits c's ChildSAUp. The event carries the keys; the session
+// keeps no copy of them (the runner clears them once installed).
+func (s *Session) announce(c *childSA) {
+	up := c.pending
+	c.pending, c.announced = nil, true
 	s.emit(*up)
 }
 

@@ -99,6 +99,13 @@ type Config struct {
 	IKELifetime   time.Duration // rekey the IKE SA after this; 0 means 24 h
 	ChildLifetime time.Duration // rekey the Child SA after this; 0 means 1 h
 	ChildBytes    uint64        // and after this many bytes; 0 means no limit
+	// IKEHardLifetime and ChildHardLifetime are the hard lifetimes: an SA
+	// that has not been rekeyed by then (the peer keeps refusing) is
+	// deleted, its keys are no longer used. 0 means 1.1 times the time
+	// this side rekeys at (strongSwan's default); otherwise they must be
+	// longer than IKELifetime and ChildLifetime.
+	IKEHardLifetime   time.Duration
+	ChildHardLifetime time.Duration
 
 	// DPD is the liveness check interval (an empty INFORMATIONAL request
 	// when nothing was received for that long); 0 disables it.
@@ -112,4 +119,14 @@ type Config struct {
 	// the largest IKE datagram it sends (0 means 1280).
 	Fragmentation bool
 	FragmentSize  int
+
+	// Gate is the pre-authentication filter the runner shares between its
+	// sessions (gate.go); the session publishes its half-open SAs and SPIs
+	// to it. nil: the session makes its own, with the default thresholds.
+	Gate *Gate
+	// SPIInUse reports whether an inbound ESP SPI is already used in the
+	// dataplane (by another tunnel or an SA not yet removed); the session
+	// chooses no such SPI for a new Child SA. It is called on the session's
+	// goroutine. nil: only the session's own SPIs are avoided.
+	SPIInUse func(spi uint32) bool
 }

@@ -20,7 +20,10 @@ type Event interface{ isEvent() }
 // ChildSAUp: a Child SA was established (IKE_AUTH or CREATE_CHILD_SA),
 // also when it replaces a rekeyed one. The runner installs the inbound SA
 // first, then switches the outbound SA, then (for a rekey) removes the old
-// SAs when ChildSADown for them arrives.
+// SAs when ChildSADown for them arrives. The keys are the only copies of
+// the KEYMAT: the runner clears them (clear(ev.InKey), and the three
+// others) once the SAs are installed. If installing fails, it calls
+// [Session.ChildInstallFailed].
 type ChildSAUp struct {
 	InSPI, OutSPI uint32 // inbound: chosen by us; outbound: by the peer
 	Encr          uint16 // ENCR_AES_GCM_16, ENCR_CHACHA20_POLY1305, ENCR_AES_CBC or ENCR_NULL
@@ -38,7 +41,10 @@ type ChildSAUp struct {
 	LocalTS               []Selector     // as negotiated
 	PeerTS                []Selector
 	Lifetime              time.Duration // when the SA is rekeyed (the runner need not act)
-	Rekeyed               *ChildSADown  // the SA this one replaces, if any
+	// Hard is the hard lifetime: the session emits ChildSADown for the SA
+	// then at the latest (the runner need not act).
+	Hard    time.Duration
+	Rekeyed *ChildSADown // the SA this one replaces, if any
 }
 
 // ChildSADown: a Child SA was deleted (by us or the peer) or replaced.

@@ -38,7 +38,7 @@ func (s *Session) sendAuthRequest(sa *ikeSA, now time.Time) {
 	sa.childSPI = spi
 	auth := ikecrypto.PSKAuth(sa.prf, s.cfg.PSK, sa.initReq, sa.nr, sa.skpi, idBody(s.cfg.LocalID))
 	payloads := []Payload{&IDPayload{Identity: s.cfg.LocalID}}
-	if !s.everUp {
+	if s.onlyIKESA(sa) {
 		payloads = append(payloads, &NotifyPayload{NotifyType: NotifyInitialContact})
 	}
 	payloads = append(payloads,
@@ -62,6 +62,9 @@ type authPayloads struct {
 	tsi, tsr  *TSPayload
 	transport bool
 	errNotify *NotifyPayload
+	// initialContact: N(INITIAL_CONTACT), the sender has no other IKE SA
+	// with us (§2.4).
+	initialContact bool
 }
 
 func sortAuth(payloads []Payload) authPayloads {
@@ -86,6 +89,8 @@ func sortAuth(payloads []Payload) authPayloads {
 			switch {
 			case p.NotifyType == NotifyUseTransportMode:
 				a.transport = true
+			case p.NotifyType == NotifyInitialContact:
+				a.initialContact = true
 			case p.NotifyType.IsError() && a.errNotify == nil:
 				a.errNotify = p
 			}
@@ -118,7 +123,7 @@ func (s *Session) handleAuthResponse(sa *ikeSA, payloads []Payload, now time.Tim
 		s.authFailedLocally(sa, "AUTHENTICATION_FAILED: the peer's AUTH does not verify; "+authFailedHint, now)
 		return
 	}
-	s.established(sa, now)
+	s.established(sa, false, now)
 
 	// The Child SA (§1.2: it may fail while the IKE SA stands).
 	reason := ""
@@ -179,44 +184,18 @@ func (s *Session) authFailedLocally(sa *ikeSA, reason string, now time.Time) {
 	s.fail(sa, reason, errAuthFailed, now)
 }
 
-// established marks sa established and emits IKESAUp. If sa replaces an
-// older IKE SA (the peer restarted or reauthenticates), the older one's
-// Child SAs go down first and it waits, retired, for the peer's DELETE.
-func (s *Session) established(sa *ikeSA, now time.Time) {
-	if s.half == sa {
-		s.half = nil
-		if old := s.sa; old != nil && old != sa {
-			// The peer restarted or reauthenticates (§2.4): its new IKE SA
-			// replaces ours. The old Child SAs go now; the old IKE SA
-			// waits quietly for a DELETE the peer may still send.
-			const why = "replaced by a new IKE SA from the peer (it restarted or reauthenticated)"
-			for _, c := range append(old.extra, old.child) {
-				if c != nil {
-					s.emit(ChildSADown{InSPI: c.inSPI, OutSPI: c.outSPI, Reason: why})
-				}
-			}
-			old.child, old.extra = nil, nil
-			old.retired, old.retireAt = true, now.Add(retiredLifetime)
-			old.req, old.queue = nil, nil
-			if s.old != nil {
-				s.dropSA(s.old, "", nil, now)
-			}
-			s.old = old
+// onlyIKESA reports whether sa, whose IKE_AUTH request we are about to
+// send, is our only established IKE SA with the peer: then the request
+// carries INITIAL_CONTACT (§2.4), as strongSwan sends it, so that a peer
+// still holding an IKE SA we lost (we restarted, or gave up on it while it
+// did not) drops it at once.
+func (s *Session) onlyIKESA(sa *ikeSA) bool {
+	for _, o := range [...]*ikeSA{s.sa, s.own, s.old} {
+		if o != nil && o != sa && o.state == stateEstablished {
+			return false
 		}
 	}
-	s.sa = sa
-	sa.state = stateEstablished
-	sa.lastRecv = now
-	sa.upAt = now
-	sa.ikeRekeyAt = sa.rekeyTime(now, s.cfg.IKELifetime)
-	s.everUp = true
-	s.backoff = 0
-	s.restartAt = time.Time{}
-	sa.initReq, sa.initResp = nil, nil
-	if sa.natLocal {
-		sa.nextKeepalive = now.Add(s.cfg.NATKeepalive)
-	}
-	s.emit(IKESAUp{SPIi: sa.spii, SPIr: sa.spir, Initiator: sa.initiator, NAT: sa.nat()})
+	return true
 }
 
 // receiveAuthRequest answers the initiator's IKE_AUTH request.
@@ -260,7 +239,7 @@ func (s *Session) receiveAuthRequest(sa *ikeSA, hdr Header, payloads []Payload, 
 		resp = append(resp, child...)
 	}
 	s.respond(sa, hdr.Exchange, hdr.MessageID, resp, now)
-	s.established(sa, now)
+	s.established(sa, a.initialContact, now)
 	if up != nil {
 		s.commitChild(sa, up)
 	}

@@ -678,8 +678,9 @@ func SelectIKE(ours []IKEProposal, offered *SAPayload) (IKEProposal, Proposal, e
 }
 
 // SelectESP chooses the Child SA proposal as the responder, like
-// [SelectIKE]: ESP proposals with an SPI other than zero (RFC 4303 §2.1)
-// are considered in the initiator's order. A proposal without an ESN
+// [SelectIKE]: ESP proposals with an SPI of at least 256 (1-255 are
+// reserved and 0 is invalid, RFC 4303 §2.1) are considered in the
+// initiator's order. A proposal without an ESN
 // transform is taken as "no ESN", matching ours only where ours has ESN
 // off. withDH=false (IKE_AUTH) ignores DH transforms in the offer: there is
 // no KE payload to go with them (RFC 7296 §1.2). With withDH, our group is
@@ -698,8 +699,8 @@ func SelectESP(ours []ESPProposal, offered *SAPayload, withDH bool) (ESPProposal
 				continue
 			}
 			spi := binary.BigEndian.Uint32(prop.SPI)
-			if spi == 0 {
-				continue
+			if spi < minESPSPI {
+				continue // 0-255 are reserved (RFC 4303 §2.1)
 			}
 			for _, p := range ours {
 				if chosen, ok := matchProposal(espTransforms(p, withDH), prop, !withDH); ok {
@@ -760,15 +761,15 @@ func AcceptIKE(ours []IKEProposal, answer *SAPayload) (IKEProposal, error) {
 
 // AcceptESP checks the responder's SA payload for the Child SA as the
 // initiator, like [AcceptIKE], with withDH as in [SelectESP]. It returns
-// our proposal and the responder's SPI (our outbound SPI), which must not
-// be zero.
+// our proposal and the responder's SPI (our outbound SPI), which must be
+// at least 256 (RFC 4303 §2.1).
 func AcceptESP(ours []ESPProposal, answer *SAPayload, withDH bool) (ESPProposal, uint32, error) {
 	prop, err := checkAnswer(answer, ProtocolESP, !withDH)
 	if err != nil {
 		return ESPProposal{}, 0, err
 	}
-	if len(prop.SPI) != 4 || binary.BigEndian.Uint32(prop.SPI) == 0 {
-		return ESPProposal{}, 0, fmt.Errorf("ikev2: responder's SA payload: ESP SPI %x, want 4 bytes, not zero", prop.SPI)
+	if len(prop.SPI) != 4 || binary.BigEndian.Uint32(prop.SPI) < minESPSPI {
+		return ESPProposal{}, 0, fmt.Errorf("%w: responder's SA payload: ESP SPI %x, want 4 bytes, at least 256 (RFC 4303 §2.1)", ErrNoProposalChosen, prop.SPI)
 	}
 	for _, p := range ours {
 		if _, ok := matchProposal(espTransforms(p, withDH), prop, !withDH); ok {

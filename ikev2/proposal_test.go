@@ -446,21 +446,21 @@ func TestSelectESP(t *testing.T) {
 func TestSelectESPMissingESN(t *testing.T) {
 	// A proposal without an ESN transform is "no ESN": acceptable only to
 	// a proposal of ours that allows no ESN.
-	noESN := wire(t, &SAPayload{Proposals: []Proposal{{Number: 1, Protocol: ProtocolESP, SPI: []byte{0, 0, 0, 9}, Transforms: []Transform{
+	noESN := wire(t, &SAPayload{Proposals: []Proposal{{Number: 1, Protocol: ProtocolESP, SPI: []byte{0, 0, 1, 9}, Transforms: []Transform{
 		{Type: TransformENCR, ID: EncrAESGCM16, KeyLength: 256},
 	}}}})
 	if _, _, _, err := SelectESP(mustESP(t, "aes256gcm16-esn"), noESN, false); !errors.Is(err, ErrNoProposalChosen) {
 		t.Errorf("ESN-only vs no ESN transform: %v", err)
 	}
 	got, prop, spi, err := SelectESP(mustESP(t, "aes256gcm16-esn,aes256gcm16"), noESN, false)
-	if err != nil || got.ESN || spi != 9 {
+	if err != nil || got.ESN || spi != 0x109 {
 		t.Fatalf("SelectESP = %v, %d, %v", got, spi, err)
 	}
 	if len(prop.Transforms) != 1 {
 		t.Errorf("answer %+v has transforms the offer had no type for", prop)
 	}
 	// Both ESN values offered in one proposal: our first matching choice.
-	both := wire(t, &SAPayload{Proposals: []Proposal{{Number: 1, Protocol: ProtocolESP, SPI: []byte{0, 0, 0, 9}, Transforms: []Transform{
+	both := wire(t, &SAPayload{Proposals: []Proposal{{Number: 1, Protocol: ProtocolESP, SPI: []byte{0, 0, 1, 9}, Transforms: []Transform{
 		{Type: TransformENCR, ID: EncrAESGCM16, KeyLength: 256},
 		{Type: TransformESN, ID: ESNExtended},
 		{Type: TransformESN, ID: ESNNone},
@@ -476,9 +476,33 @@ func TestSelectESPMissingESN(t *testing.T) {
 	}
 }
 
+// TestESPSPIReserved: a peer's ESP SPI from 1 to 255 is reserved
+// (RFC 4303 §2.1) and the dataplane refuses it, so negotiation refuses it
+// first: the responder skips such a proposal (NO_PROPOSAL_CHOSEN), the
+// initiator rejects such an answer. Before, the Child SA was reported up
+// while ESP black-holed.
+func TestESPSPIReserved(t *testing.T) {
+	esp := mustESP(t, "aes256gcm16")
+	for _, spi := range []uint32{1, 255} {
+		if _, _, _, err := SelectESP(esp, wire(t, ESPSAPayload(esp, spi, false)), false); !errors.Is(err, ErrNoProposalChosen) {
+			t.Errorf("SelectESP with peer SPI %d: %v, want NO_PROPOSAL_CHOSEN", spi, err)
+		}
+		answer := wire(t, ESPSAPayload(esp, spi, false))
+		if _, _, err := AcceptESP(esp, answer, false); !errors.Is(err, ErrNoProposalChosen) {
+			t.Errorf("AcceptESP with peer SPI %d: %v, want NO_PROPOSAL_CHOSEN", spi, err)
+		}
+	}
+	if _, _, spi, err := SelectESP(esp, wire(t, ESPSAPayload(esp, 256, false)), false); err != nil || spi != 256 {
+		t.Errorf("SelectESP with peer SPI 256: %d, %v", spi, err)
+	}
+	if _, spi, err := AcceptESP(esp, wire(t, ESPSAPayload(esp, 256, false)), false); err != nil || spi != 256 {
+		t.Errorf("AcceptESP with peer SPI 256: %d, %v", spi, err)
+	}
+}
+
 func TestSelectESPDHNone(t *testing.T) {
 	// CREATE_CHILD_SA without PFS: an offered DH NONE is accepted and echoed.
-	offer := wire(t, &SAPayload{Proposals: []Proposal{{Number: 1, Protocol: ProtocolESP, SPI: []byte{0, 0, 0, 7}, Transforms: []Transform{
+	offer := wire(t, &SAPayload{Proposals: []Proposal{{Number: 1, Protocol: ProtocolESP, SPI: []byte{0, 0, 1, 7}, Transforms: []Transform{
 		{Type: TransformENCR, ID: EncrAESGCM16, KeyLength: 128},
 		{Type: TransformDH, ID: DHNone},
 		{Type: TransformESN, ID: ESNNone},

@@ -54,10 +54,16 @@ type ikeRekey struct {
 }
 
 // rekeyTime returns when a Child SA or IKE SA created at t with lifetime
-// d is rekeyed by this side.
-func (sa *ikeSA) rekeyTime(t time.Time, d time.Duration) time.Time {
+// d (and hard lifetime hard, 0 for the default) is rekeyed by this side:
+// the original initiator at d, the responder a tenth later, or halfway to
+// a hard lifetime that comes sooner.
+func (sa *ikeSA) rekeyTime(t time.Time, d, hard time.Duration) time.Time {
 	if !sa.initiator {
-		d += d / 10
+		off := d / 10
+		if hard > d && (hard-d)/2 < off {
+			off = (hard - d) / 2
+		}
+		d += off
 	}
 	return t.Add(d)
 }
@@ -214,7 +220,7 @@ func (s *Session) handleChildRekeyResponse(sa *ikeSA, payloads []Payload, now ti
 		return
 	}
 	prop, outSPI, err := AcceptESP(s.cfg.ESPProposals, c.sa, true)
-	if err != nil {
+	if err != nil || !nonceLenOK(sa.prop.PRF, c.nonce.Nonce) {
 		retry()
 		return
 	}
@@ -224,10 +230,13 @@ func (s *Session) handleChildRekeyResponse(sa *ikeSA, payloads []Payload, now ti
 			retry()
 			return
 		}
-		if gir, err = r.dh.SharedSecret(c.ke.Data); err != nil {
+		gir, err = r.dh.SharedSecret(c.ke.Data)
+		ikecrypto.WipeDH(r.dh)
+		if err != nil {
 			retry()
 			return
 		}
+		defer clear(gir)
 	}
 	localTS, peerTS, err := AcceptTS(s.cfg.LocalTS, s.cfg.PeerTS, c.tsi, c.tsr, s.cfg.AllowNarrowing)
 	if err != nil {
@@ -246,6 +255,7 @@ func (s *Session) handleChildRekeyResponse(sa *ikeSA, payloads []Payload, now ti
 		// lowest of the four nonces is redundant, and its creator deletes
 		// it; the initiator of the surviving exchange deletes the old SA.
 		if bytes.Compare(minNonce(r.ni, c.nonce.Nonce), minNonce(r.peerNi, r.peerNr)) < 0 {
+			up.wipe()
 			s.sendRequest(sa, ExchangeInformational, []Payload{&DeletePayload{Protocol: ProtocolESP, SPIs: []uint32{nc.inSPI}}}, ignoreResponse, now)
 			return
 		}
@@ -288,20 +298,20 @@ func (s *Session) retireChild(sa *ikeSA, old *childSA, now time.Time) {
 		sa.extra = append(sa.extra, old)
 	}
 	s.sendRequest(sa, ExchangeInformational, []Payload{&DeletePayload{Protocol: ProtocolESP, SPIs: []uint32{old.inSPI}}},
-		func(s *Session, _ *ikeSA, _ []Payload, _ time.Time) {
-			if s.takeExtra(old) {
-				s.emit(ChildSADown{InSPI: old.inSPI, OutSPI: old.outSPI, Reason: "rekeyed"})
+		func(s *Session, sa *ikeSA, _ []Payload, _ time.Time) {
+			if s.takeExtra(sa, old) {
+				s.childGone(old, "rekeyed")
 			}
 		}, now)
 }
 
-// takeExtra removes c from the Child SAs on their way out of any IKE SA
-// of the session (an IKE SA rekey may have moved it) and reports whether
-// it was there.
-func (s *Session) takeExtra(c *childSA) bool {
-	for _, sa := range []*ikeSA{s.sa, s.half, s.old} {
-		if sa != nil && containsChild(sa.extra, c) {
-			sa.extra = removeChild(sa.extra, c)
+// takeExtra removes c from the Child SAs on their way out of sa or its
+// lineage (an IKE SA rekey may have moved it) and reports whether it was
+// there.
+func (s *Session) takeExtra(sa *ikeSA, c *childSA) bool {
+	for _, o := range s.lineage(sa) {
+		if containsChild(o.extra, c) {
+			o.extra = removeChild(o.extra, c)
 			return true
 		}
 	}
@@ -360,6 +370,10 @@ func (s *Session) receiveCreateChildSA(sa *ikeSA, hdr Header, payloads []Payload
 		answer(NotifyNoProposalChosen, nil)
 		return
 	}
+	if c.nonce == nil || !nonceLenOK(sa.prop.PRF, c.nonce.Nonce) {
+		answer(NotifyInvalidSyntax, nil) // §2.10
+		return
+	}
 	if prop.DH != 0 && (c.ke == nil || uint16(c.ke.Group) != prop.DH) {
 		answer(NotifyInvalidKEPayload, binary.BigEndian.AppendUint16(nil, prop.DH))
 		return
@@ -382,12 +396,14 @@ func (s *Session) receiveCreateChildSA(sa *ikeSA, hdr Header, payloads []Payload
 		dh, err := ikecrypto.GenerateDH(prop.DH, s.rand)
 		if err == nil {
 			gir, err = dh.SharedSecret(c.ke.Data)
+			ke = &KEPayload{Group: TransformID(prop.DH), Data: dh.Public()}
+			ikecrypto.WipeDH(dh)
 		}
 		if err != nil {
 			answer(NotifyInvalidSyntax, nil)
 			return
 		}
-		ke = &KEPayload{Group: TransformID(prop.DH), Data: dh.Public()}
+		defer clear(gir)
 	}
 	inSPI, err := s.newESPSPI()
 	if err != nil {
@@ -473,15 +489,18 @@ func (s *Session) handleIKERekeyResponse(sa *ikeSA, payloads []Payload, now time
 		return
 	}
 	prop, err := AcceptIKE(s.cfg.IKEProposals, c.sa)
-	if err != nil || prop.DH != r.dh.Group() || uint16(c.ke.Group) != prop.DH || len(c.sa.Proposals[0].SPI) != ikeSPILen {
+	if err != nil || prop.DH != r.dh.Group() || uint16(c.ke.Group) != prop.DH || len(c.sa.Proposals[0].SPI) != ikeSPILen ||
+		!nonceLenOK(prop.PRF, c.nonce.Nonce) {
 		retry()
 		return
 	}
 	gir, err := r.dh.SharedSecret(c.ke.Data)
+	ikecrypto.WipeDH(r.dh)
 	if err != nil {
 		retry()
 		return
 	}
+	defer clear(gir)
 	spir := binary.BigEndian.Uint64(c.sa.Proposals[0].SPI)
 	ns, err := s.rekeyedSA(sa, true, r.spi, spir, prop, r.ni, c.nonce.Nonce, gir, now)
 	if err != nil {
@@ -515,6 +534,9 @@ func (s *Session) receiveIKERekey(sa *ikeSA, hdr Header, c childPayloads, now ti
 	case invalidKE != 0:
 		answer(NotifyInvalidKEPayload, binary.BigEndian.AppendUint16(nil, invalidKE))
 		return
+	case !nonceLenOK(prop.PRF, c.nonce.Nonce):
+		answer(NotifyInvalidSyntax, nil) // §2.10
+		return
 	}
 	// The proposal we answer is the peer's; its SPI is the new SPIi.
 	var spii uint64
@@ -534,10 +556,13 @@ func (s *Session) receiveIKERekey(sa *ikeSA, hdr Header, c childPayloads, now ti
 		return
 	}
 	gir, err := dh.SharedSecret(c.ke.Data)
+	pub := dh.Public()
+	ikecrypto.WipeDH(dh)
 	if err != nil {
 		answer(NotifyInvalidSyntax, nil)
 		return
 	}
+	defer clear(gir)
 	spir, err := s.newIKESPI()
 	if err != nil {
 		answer(NotifyTemporaryFailure, nil)
@@ -557,7 +582,7 @@ func (s *Session) receiveIKERekey(sa *ikeSA, hdr Header, c childPayloads, now ti
 	s.respond(sa, hdr.Exchange, hdr.MessageID, []Payload{
 		&SAPayload{Proposals: []Proposal{chosen}},
 		&NoncePayload{Nonce: nr},
-		&KEPayload{Group: TransformID(prop.DH), Data: dh.Public()},
+		&KEPayload{Group: TransformID(prop.DH), Data: pub},
 	}, now)
 	s.switchIKESA(sa, ns, now)
 }
@@ -600,27 +625,36 @@ func (s *Session) rekeyedSA(sa *ikeSA, initiator bool, spii, spir uint64, prop I
 	}
 	seed := ikecrypto.RekeySKEYSEED(sa.prf, sa.skd, gir, ni, nr)
 	keys := ikecrypto.DeriveIKESAKeys(prf, seed, ni, nr, binary.BigEndian.AppendUint64(nil, spii), binary.BigEndian.AppendUint64(nil, spir), el, il)
+	clear(seed)
 	out, in, err := keys.Ciphers(initiator, prop.Encr, prop.KeyBits, prop.Integ)
+	keys.WipeSK()
 	if err != nil {
+		keys.Wipe()
 		return nil, err
 	}
 	if spii == 0 || spir == 0 {
+		keys.Wipe()
 		return nil, errors.New("ikev2: zero IKE SPI")
 	}
+	clear(keys.SKpi)
+	clear(keys.SKpr)
 	ns := &ikeSA{
 		initiator: initiator,
 		state:     stateEstablished,
 		spii:      spii, spir: spir,
 		created: now, upAt: now, lastRecv: now,
-		prop: prop, prf: prf,
-		skd: keys.SKd, skpi: keys.SKpi, skpr: keys.SKpr,
+		createdSeq: s.stamp(),
+		prop:       prop, prf: prf,
+		skd: keys.SKd, // SK_pi and SK_pr serve no AUTH on a rekeyed SA
 		out: out, in: in,
 		local: sa.local, peer: sa.peer,
 		natLocal: sa.natLocal, natPeer: sa.natPeer,
 		fragment:      sa.fragment,
 		nextKeepalive: sa.nextKeepalive,
 	}
-	ns.ikeRekeyAt = ns.rekeyTime(now, s.cfg.IKELifetime)
+	ns.upSeq = ns.createdSeq
+	ns.ikeRekeyAt = ns.rekeyTime(now, s.cfg.IKELifetime, s.cfg.IKEHardLifetime)
+	ns.hardAt = s.hardTime(ns, now, s.cfg.IKELifetime, s.cfg.IKEHardLifetime)
 	return ns, nil
 }
 
@@ -631,6 +665,7 @@ func (s *Session) switchIKESA(old, ns *ikeSA, now time.Time) {
 	old.child, old.extra = nil, nil
 	old.retired = true
 	old.retireAt = now.Add(retiredLifetime)
+	old.rekeyedTo = ns
 	if s.old != nil {
 		s.dropSA(s.old, "", nil, now)
 	}
@@ -638,6 +673,7 @@ func (s *Session) switchIKESA(old, ns *ikeSA, now time.Time) {
 	if s.sa == old {
 		s.sa = ns
 	}
+	s.gate.setSPI(ns.localSPI(), s.cfg.PeerAddr, false)
 	s.emit(IKESAUp{SPIi: ns.spii, SPIr: ns.spir, Initiator: ns.initiator, NAT: ns.nat()})
 }
 

@@ -37,9 +37,11 @@ type SessionStatus struct {
 	// IKE is the current IKE SA, being set up or established; nil when
 	// there is none.
 	IKE *IKESAStatus
-	// Others are the other IKE SAs the session holds: a responder SA being
-	// set up beside the established one (the peer restarted), or one
-	// replaced by rekeying that waits for its DELETE.
+	// Others are the other IKE SAs the session holds: our own attempt
+	// beside the peer's established one (both set one up at once), an IKE
+	// SA on its way out (replaced by rekeying or reauthentication, or the
+	// redundant one of a crossing) that waits for its DELETE, and the
+	// half-open responder SAs (at most GateConfig.BlockThresholdPeer).
 	Others []IKESAStatus
 	// RestartAt is when an active session that lost its IKE SA starts
 	// again; zero when no restart is scheduled.
@@ -107,7 +109,7 @@ func (s *Session) Status(now time.Time) SessionStatus {
 		x := saStatus(sa)
 		st.IKE = &x
 	}
-	for _, sa := range []*ikeSA{s.half, s.old} {
+	for _, sa := range append([]*ikeSA{s.own, s.old}, s.half...) {
 		if sa != nil && sa.state != stateDead && sa != s.sa {
 			st.Others = append(st.Others, saStatus(sa))
 		}

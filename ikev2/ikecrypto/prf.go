@@ -101,6 +101,7 @@ func (p PRF) plus(key []byte, n int, seed ...[]byte) []byte {
 		out = m.Sum(out)
 		prev = out[start:]
 	}
+	clear(out[n:]) // the part of the last block not returned
 	return out[:n:n]
 }
 
