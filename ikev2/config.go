@@ -62,7 +62,11 @@ type Config struct {
 	Role                Role
 	LocalAddr, PeerAddr netip.Addr
 	LocalID, PeerID     Identity // zero Identity: the address (IPV4_ADDR/IPV6_ADDR)
-	PSK                 []byte   // pre-shared key (RFC 7296 §2.15); never logged
+	// PSK is the pre-shared key (RFC 7296 §2.15), never logged; PubKey is
+	// public-key authentication (auth_pubkey.go, cert.go). Exactly one of
+	// the two is set.
+	PSK    []byte
+	PubKey *PubKeyAuth
 
 	IKEProposals []IKEProposal // in order of preference
 	ESPProposals []ESPProposal // in order of preference

@@ -303,16 +303,22 @@ func (t IDType) String() string { return name(idTypeNames, t, "ID_TYPE") }
 // AuthMethod is the Auth Method of an Authentication payload (RFC 7296 §3.8).
 type AuthMethod uint8
 
-// Authentication methods (RFC 7296 §3.8, RFC 7427).
+// Authentication methods (RFC 7296 §3.8, RFC 4754 §7, RFC 7427).
 const (
 	AuthRSASig           AuthMethod = 1  // RSA Digital Signature (PKCS#1 v1.5, SHA-1)
 	AuthSharedKeyMIC     AuthMethod = 2  // Shared Key Message Integrity Code (PSK)
+	AuthECDSASHA256P256  AuthMethod = 9  // ECDSA with SHA-256 on the P-256 curve (RFC 4754)
+	AuthECDSASHA384P384  AuthMethod = 10 // ECDSA with SHA-384 on the P-384 curve (RFC 4754)
+	AuthECDSASHA512P521  AuthMethod = 11 // ECDSA with SHA-512 on the P-521 curve (RFC 4754)
 	AuthDigitalSignature AuthMethod = 14 // Digital Signature (RFC 7427)
 )
 
 var authMethodNames = map[AuthMethod]string{
 	AuthRSASig:           "RSA_SIG",
 	AuthSharedKeyMIC:     "SHARED_KEY_MIC",
+	AuthECDSASHA256P256:  "ECDSA_SHA256_P256",
+	AuthECDSASHA384P384:  "ECDSA_SHA384_P384",
+	AuthECDSASHA512P521:  "ECDSA_SHA512_P521",
 	AuthDigitalSignature: "DIGITAL_SIGNATURE",
 }
 
@@ -323,16 +329,45 @@ func (m AuthMethod) String() string { return name(authMethodNames, m, "AUTH_METH
 // (RFC 7296 §3.6).
 type CertEncoding uint8
 
-// Certificate encodings (RFC 7296 §3.6, RFC 7670).
+// Certificate encodings (RFC 7296 §3.6, RFC 7670), and the private-use
+// one OpenIKED sends its raw ECDSA keys with.
 const (
-	CertX509Signature CertEncoding = 4  // X.509 Certificate - Signature
-	CertRawPublicKey  CertEncoding = 15 // Raw Public Key (RFC 7670)
+	CertX509Signature CertEncoding = 4   // X.509 Certificate - Signature
+	CertRawRSAKey     CertEncoding = 11  // Raw RSA Key: a DER RSAPublicKey (PKCS#1)
+	CertRawPublicKey  CertEncoding = 15  // Raw Public Key: a DER SubjectPublicKeyInfo (RFC 7670)
+	CertIKEDECDSA     CertEncoding = 201 // private use: OpenIKED's raw ECDSA key, a DER SubjectPublicKeyInfo
 )
 
 var certEncodingNames = map[CertEncoding]string{
 	CertX509Signature: "X509_CERT_SIGNATURE",
+	CertRawRSAKey:     "RAW_RSA_KEY",
 	CertRawPublicKey:  "RAW_PUBLIC_KEY",
+	CertIKEDECDSA:     "IKED_ECDSA_KEY",
 }
+
+// HashAlgorithm is an entry of the IKEv2 Hash Algorithms registry, which
+// the SIGNATURE_HASH_ALGORITHMS notify lists (RFC 7427 §4, RFC 8420 §2).
+type HashAlgorithm uint16
+
+// Hash algorithms (RFC 7427 §7, RFC 8420 §2).
+const (
+	HashSHA1     HashAlgorithm = 1
+	HashSHA256   HashAlgorithm = 2
+	HashSHA384   HashAlgorithm = 3
+	HashSHA512   HashAlgorithm = 4
+	HashIdentity HashAlgorithm = 5 // no hash: the signature algorithm takes the whole message (Ed25519)
+)
+
+var hashAlgorithmNames = map[HashAlgorithm]string{
+	HashSHA1:     "SHA1",
+	HashSHA256:   "SHA2_256",
+	HashSHA384:   "SHA2_384",
+	HashSHA512:   "SHA2_512",
+	HashIdentity: "IDENTITY",
+}
+
+// String returns the registry's name of h, or "HASH(n)".
+func (h HashAlgorithm) String() string { return name(hashAlgorithmNames, h, "HASH") }
 
 // String returns the RFC name of e, or "CERT_ENCODING(n)".
 func (e CertEncoding) String() string { return name(certEncodingNames, e, "CERT_ENCODING") }

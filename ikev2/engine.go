@@ -90,7 +90,12 @@ type ikeSA struct {
 	// natPeer when the peer is (or fakes it).
 	natLocal, natPeer bool
 	fragment          bool // both sides sent IKEV2_FRAGMENTATION_SUPPORTED
-	nextKeepalive     time.Time
+	// peerHashes are the hashes of the peer's SIGNATURE_HASH_ALGORITHMS
+	// (RFC 7427 §4), nil if it sent none; peerReq is what its CERTREQ
+	// payloads asked for (cert.go).
+	peerHashes    []HashAlgorithm
+	peerReq       peerCertReq
+	nextKeepalive time.Time
 
 	// The exchange engine.
 	nextID     uint32 // the ID of our next request

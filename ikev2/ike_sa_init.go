@@ -87,6 +87,9 @@ func (s *Session) sendInitRequest(sa *ikeSA, now time.Time) {
 	if s.cfg.Fragmentation {
 		payloads = append(payloads, &NotifyPayload{NotifyType: NotifyIKEv2FragmentationSupported})
 	}
+	if p := s.cfg.PubKey; p != nil {
+		payloads = append(payloads, SignatureHashesPayload(p.ourHashes()))
+	}
 	m := Message{Header: sa.header(ExchangeIKESAInit, 0, false), Payloads: payloads}
 	sa.initReq = m.Encode(nil)
 	sa.nextID = 1
@@ -110,6 +113,8 @@ func (s *Session) receiveInitResponse(sa *ikeSA, msg []byte, hdr Header, local, 
 		frag   bool
 		errNot *NotifyPayload
 		cookie []byte
+		hashes []HashAlgorithm
+		req    peerCertReq
 	)
 	for _, p := range m.Payloads {
 		switch p := p.(type) {
@@ -119,12 +124,16 @@ func (s *Session) receiveInitResponse(sa *ikeSA, msg []byte, hdr Header, local, 
 			ke = p
 		case *NoncePayload:
 			nonce = p
+		case *CertReqPayload:
+			req.note(p)
 		case *NotifyPayload:
 			switch {
 			case p.NotifyType == NotifyCookie:
 				cookie = p.Data
 			case p.NotifyType == NotifyIKEv2FragmentationSupported:
 				frag = true
+			case p.NotifyType == NotifySignatureHashAlgorithms:
+				hashes, _ = ParseSignatureHashes(p.Data)
 			case p.NotifyType.IsError() && errNot == nil:
 				errNot = p
 			}
@@ -204,6 +213,7 @@ func (s *Session) receiveInitResponse(sa *ikeSA, msg []byte, hdr Header, local, 
 	}
 	s.processNATD(sa, hdr, m.Payloads, local, peer)
 	sa.fragment = frag && s.cfg.Fragmentation
+	sa.peerHashes, sa.peerReq = hashes, req
 	ikecrypto.WipeDH(sa.dh)
 	sa.dh = nil
 	s.requestDone(sa)
@@ -295,10 +305,11 @@ func (s *Session) receiveInitRequest(msg []byte, hdr Header, local, peer netip.A
 		return
 	}
 	var (
-		saP   *SAPayload
-		ke    *KEPayload
-		nonce *NoncePayload
-		frag  bool
+		saP    *SAPayload
+		ke     *KEPayload
+		nonce  *NoncePayload
+		frag   bool
+		hashes []HashAlgorithm
 	)
 	for _, p := range m.Payloads {
 		switch p := p.(type) {
@@ -309,8 +320,11 @@ func (s *Session) receiveInitRequest(msg []byte, hdr Header, local, peer netip.A
 		case *NoncePayload:
 			nonce = p
 		case *NotifyPayload:
-			if p.NotifyType == NotifyIKEv2FragmentationSupported {
+			switch p.NotifyType {
+			case NotifyIKEv2FragmentationSupported:
 				frag = true
+			case NotifySignatureHashAlgorithms:
+				hashes, _ = ParseSignatureHashes(p.Data)
 			}
 		}
 	}
@@ -372,15 +386,25 @@ func (s *Session) receiveInitRequest(msg []byte, hdr Header, local, peer netip.A
 	}
 	s.processNATD(sa, hdr, m.Payloads, local, peer)
 	sa.fragment = frag && s.cfg.Fragmentation
+	sa.peerHashes = hashes
 
 	resp := []Payload{
 		&SAPayload{Proposals: []Proposal{chosen}},
 		&KEPayload{Group: TransformID(prop.DH), Data: pub},
 		&NoncePayload{Nonce: nr},
 	}
+	// The CERTREQ of a responder goes here, the only place before the
+	// initiator's IKE_AUTH (§1.2): a peer that sends its certificate only
+	// when asked (strongSwan's default) needs it.
+	if cr := certReqPayload(s.cfg.PubKey); cr != nil {
+		resp = append(resp, cr)
+	}
 	resp = append(resp, s.natNotifies(sa.spii, sa.spir, local, peer)...)
 	if sa.fragment {
 		resp = append(resp, &NotifyPayload{NotifyType: NotifyIKEv2FragmentationSupported})
+	}
+	if p := s.cfg.PubKey; p != nil {
+		resp = append(resp, SignatureHashesPayload(p.ourHashes()))
 	}
 	m2 := Message{Header: sa.header(ExchangeIKESAInit, 0, true), Payloads: resp}
 	sa.initResp = m2.Encode(nil)

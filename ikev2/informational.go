@@ -58,7 +58,7 @@ func (s *Session) receiveInformational(sa *ikeSA, hdr Header, payloads []Payload
 		s.fail(sa, "peer deleted the IKE SA", nil, now)
 	case authFailed:
 		s.respond(sa, hdr.Exchange, hdr.MessageID, nil, now)
-		s.fail(sa, "peer sent AUTHENTICATION_FAILED: it could not verify our AUTH; "+authFailedHint, errAuthFailed, now)
+		s.fail(sa, "peer sent AUTHENTICATION_FAILED: it could not verify our AUTH; "+s.failedHint(), errAuthFailed, now)
 	default:
 		s.respond(sa, hdr.Exchange, hdr.MessageID, resp, now)
 		if childGone {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/greipsec/greipsec/ikev2/ikecrypto"
@@ -160,8 +161,17 @@ func checkConfig(c *Config) error {
 	if c.LocalAddr.Is4() != c.PeerAddr.Is4() {
 		return fail("local address %v and peer address %v are not of the same family", c.LocalAddr, c.PeerAddr)
 	}
-	if len(c.PSK) == 0 {
-		return fail("a pre-shared key is required")
+	switch {
+	case len(c.PSK) == 0 && c.PubKey == nil:
+		return fail("a pre-shared key or a private key is required")
+	case len(c.PSK) > 0 && c.PubKey != nil:
+		return fail("both a pre-shared key and a private key; authenticate with one")
+	case c.PubKey != nil:
+		pk, err := checkPubKeyAuth(c.PubKey)
+		if err != nil {
+			return fail("%v", err)
+		}
+		c.PubKey = pk
 	}
 	if len(c.IKEProposals) == 0 {
 		return fail("no IKE proposals")
@@ -253,6 +263,20 @@ func checkConfig(c *Config) error {
 	}
 	if len(c.PeerID.Data) == 0 {
 		c.PeerID = IdentityAddr(c.PeerAddr)
+	}
+	if p := c.PubKey; p != nil && len(p.Certs) > 0 {
+		// Our certificate must name our ID (the peer checks it); a DN ID
+		// goes on the wire as the certificate's own subject, so that a
+		// peer comparing octets agrees.
+		if err := certMatchesID(p.Certs[0], c.LocalID); err != nil {
+			return fail("our certificate does not name our ID %v: %v", c.LocalID, strings.TrimPrefix(err.Error(), "its "))
+		}
+		if c.LocalID.IDType == IDDERASN1DN {
+			c.LocalID = Identity{IDType: IDDERASN1DN, Data: clone(p.Certs[0].RawSubject)}
+		}
+	}
+	if c.PubKey != nil && c.PubKey.PeerKey == nil && c.PeerID.IDType == IDKeyID {
+		return fail("a KEY_ID peer ID cannot be checked against a certificate; use the peer's FQDN, address, e-mail or DN")
 	}
 	c.PSK = append([]byte(nil), c.PSK...)
 	c.IKEProposals = append([]IKEProposal(nil), c.IKEProposals...)
