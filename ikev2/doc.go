@@ -32,7 +32,11 @@
 //	cookie.go          COOKIE (§2.6), with a secret that changes every two minutes
 //	natt.go            NAT detection, the move from port 500 to the NAT-T ports, IKE started on
 //	                   them, following the peer (§2.23, RFC 3948)
-//	ike_auth.go        IKE_AUTH (§1.2): IDs, AUTH with a shared key (§2.15), INITIAL_CONTACT
+//	ike_auth.go        IKE_AUTH (§1.2): IDs, AUTH (§2.15) verified before anything else, INITIAL_CONTACT
+//	auth_pubkey.go     public-key AUTH (§2.15): RSA_SIG, RFC 4754 ECDSA, RFC 7427 Digital Signature
+//	                   with SIGNATURE_HASH_ALGORITHMS (§4) and its AlgorithmIdentifiers, RFC 8420 Ed25519
+//	cert.go            CERT and CERTREQ (§3.6, §3.7): our chain or raw key (RFC 7670, OpenIKED's),
+//	                   the peer's chain verified to our CAs with CRLs and bounds, its ID in its certificate
 //	crossing.go        more than one IKE SA with the peer: crossed setups, INITIAL_CONTACT,
 //	                   reauthentication (§2.4)
 //	child.go           the Child SA: proposals, selectors, transport mode (§1.3.1), KEYMAT split into encryption and integrity keys (§2.17)
