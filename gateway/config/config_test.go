@@ -663,7 +663,7 @@ func TestExamplesDocumentEveryKey(t *testing.T) {
 		only    []string // if set, only the keys under these paths: the others are site-a.toml's
 	}{
 		{"manual-a.toml", []string{full, fullCBC}, "ike", 25, nil},
-		{"site-a.toml", []string{fullIKE, fullIKERoute, ikeEnvDoc}, "sa", 35, nil},
+		{"site-a.toml", append([]string{fullIKE, fullIKERoute, ikeEnvDoc}, pubKeyDocs(t)...), "sa", 35, nil},
 		{"netstack-a.toml", netstackDocs(t), "sa", 20, []string{"inner", "udp-port", "peer-udp-port", "addresses", "routes",
 			"dns", "socks5", "http-proxy", "forward", "ike.port-500"}},
 	} {

@@ -91,12 +91,12 @@ func (p *parser) ike(ti *tunnelInfo) {
 	}
 	c.LocalID = readIdentity(k, "local-id", dp.Local)
 	c.PeerID = readIdentity(k, "peer-id", dp.Peer)
-	c.PSK = p.readPSK(k)
 
 	var opts ikev2.ProposalOptions
 	if b, ok := k.boolean("weak-algorithms"); ok {
 		opts.AllowWeak = b
 	}
+	p.readAuth(k, c, opts.AllowWeak) // auth.go
 	c.IKEProposals = readProposals(k, "ike-proposals", defaultIKEProposals, opts.ParseIKE)
 	c.ESPProposals = readProposals(k, "esp-proposals", defaultESPProposals, opts.ParseESP)
 	dp.ESPTransforms = espTransforms(c.ESPProposals) // the MTU fits the largest
@@ -314,7 +314,7 @@ func readIdentity(k *table, key string, addr netip.Addr) ikev2.Identity {
 }
 
 // identityForms is what an identity may be, for messages.
-const identityForms = `an IP address, "fqdn:name" or a name with a dot, "user:name@domain" or an e-mail address, or "keyid:0x..." (hex) or "keyid:text"`
+const identityForms = `an IP address, "fqdn:name" or a name with a dot, "user:name@domain" or an e-mail address, "keyid:0x..." (hex) or "keyid:text", or a distinguished name "dn:C=CH, O=Example, CN=gw" (or "C=CH, O=..., CN=..." or "/C=CH/O=.../CN=...")`
 
 // parseIdentity parses an identity the way iked.conf srcid/dstid and
 // swanctl.conf id= spell them:
@@ -324,7 +324,19 @@ const identityForms = `an IP address, "fqdn:name" or a name with a dot, "user:na
 //	@gw-b.example.net (strongSwan's spelling)       ID_FQDN
 //	user:admin@example.net, admin@example.net       ID_RFC822_ADDR (USER_FQDN)
 //	keyid:0x0102... (or keyid:#0102...), keyid:text ID_KEY_ID: hex octets, or the text's bytes
+//	dn:C=CH, O=Example, CN=gw-b, C=CH, O=..., CN=...,
+//	/C=CH/O=Example/CN=gw-b (OpenSSL, iked.conf)    ID_DER_ASN1_DN (auth.go)
 func parseIdentity(s string) (ikev2.Identity, error) {
+	if rest, ok := strings.CutPrefix(s, "dn:"); ok || strings.HasPrefix(s, "/") || looksLikeDN(s) {
+		if !ok {
+			rest = s
+		}
+		der, err := parseDN(rest)
+		if err != nil {
+			return ikev2.Identity{}, err
+		}
+		return ikev2.Identity{IDType: ikev2.IDDERASN1DN, Data: der}, nil
+	}
 	if a, err := netip.ParseAddr(s); err == nil {
 		if a.Zone() != "" {
 			return ikev2.Identity{}, fmt.Errorf("%q: addresses with a zone are not identities", s)
@@ -358,6 +370,14 @@ func parseIdentity(s string) (ikev2.Identity, error) {
 		return fqdnIdentity(s, s)
 	}
 	return ikev2.Identity{}, fmt.Errorf("%q is not an identity (expected %s)", s, identityForms)
+}
+
+// looksLikeDN reports whether s is written as a DN: "C=CH, O=..." (an
+// attribute type, '=', before any '@' or ':').
+func looksLikeDN(s string) bool {
+	typ, _, ok := strings.Cut(s, "=")
+	_, known := dnAttributes[strings.ToLower(strings.TrimSpace(typ))]
+	return ok && known
 }
 
 // isWord reports whether s is an ASCII letter followed by letters and
