@@ -82,6 +82,9 @@ type StrongSwanConfig struct {
 	// "@gw" to force FQDN), "user@example.org" (USER_FQDN) or "@#a1b2"
 	// (KEY_ID). Empty means the address.
 	LocalID, PeerID string
+	// Auth, when set, authenticates with public keys instead of the PSK
+	// (strongswan_auth.go).
+	Auth *StrongSwanAuth
 	// PSK is the pre-shared key of both sides. It is written to
 	// swanctl.conf hex-encoded, so any bytes are allowed.
 	PSK string
@@ -260,6 +263,9 @@ func (l *Lab) startStrongSwan(h *Host, conf StrongSwanConfig, dir string) (*Stro
 	if err := os.WriteFile(filepath.Join(dir, "swanctl.conf"), swanctl, 0o600); err != nil {
 		return nil, fmt.Errorf("lab: strongSwan: %w", err)
 	}
+	if err := conf.Auth.write(dir); err != nil {
+		return nil, err
+	}
 	if conf.ExtraLANAddr.IsValid() {
 		if err := l.AddLoopbackAddr(h, conf.ExtraLANAddr); err != nil {
 			return nil, err
@@ -313,7 +319,8 @@ func (s *StrongSwan) swanctl(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, SwanctlPath, append(args, "--uri", s.uri)...)
-	cmd.Env = append(os.Environ(), "STRONGSWAN_CONF="+s.conf)
+	// SWANCTL_DIR: the credentials (private/, x509/, ...) are in Dir.
+	cmd.Env = append(os.Environ(), "STRONGSWAN_CONF="+s.conf, "SWANCTL_DIR="+s.Dir)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -443,6 +450,7 @@ func (c StrongSwanConfig) Files(dir string) (strongswanConf, swanctlConf []byte,
 		LocalID:      c.LocalID,
 		PeerID:       c.PeerID,
 		PSK:          hex.EncodeToString([]byte(c.PSK)),
+		Auth:         c.Auth.swanData(),
 		IKEProposals: c.IKEProposals,
 		ESPProposals: c.ESPProposals,
 		LocalTS:      strings.Join(c.LocalTS, ","),
@@ -486,8 +494,8 @@ func (c StrongSwanConfig) check() error {
 	if !c.LocalAddr.IsValid() || !c.PeerAddr.IsValid() {
 		return errors.New("lab: strongSwan: LocalAddr and PeerAddr are required")
 	}
-	if c.PSK == "" {
-		return errors.New("lab: strongSwan: PSK is required")
+	if c.PSK == "" && c.Auth == nil {
+		return errors.New("lab: strongSwan: PSK or Auth is required")
 	}
 	if len(c.LocalTS) == 0 || len(c.PeerTS) == 0 {
 		return errors.New("lab: strongSwan: LocalTS and PeerTS are required")
@@ -520,6 +528,7 @@ type swanData struct {
 	LocalAddr, PeerAddr        string
 	LocalID, PeerID            string
 	PSK                        string // hex
+	Auth                       *swanAuth
 	IKEProposals, ESPProposals string
 	LocalTS, PeerTS            string
 	Mode, StartAction          string
@@ -538,7 +547,7 @@ var strongswanConfTmpl = template.Must(template.New("strongswan.conf").Parse(`# 
 # Everything this instance reads or writes is in {{.Dir}}, so that several
 # instances (one per network namespace) and the host's own never collide.
 charon {
-	load = random! nonce! openssl! aes sha1 sha2 hmac gcm kdf! pem pkcs1 x509 pubkey kernel-libipsec! kernel-netlink socket-default! vici!
+	load = random! nonce! openssl! aes sha1 sha2 hmac gcm kdf! pem pkcs1 x509 pubkey{{if .Auth}} pkcs8 mgf1 revocation constraints{{end}} kernel-libipsec! kernel-netlink socket-default! vici!
 	plugins {
 		vici {
 			socket = unix://{{.Dir}}/charon.vici
@@ -599,11 +608,29 @@ connections {
 {{- end}}
 		proposals = {{.IKEProposals}}
 		local {
+{{- if .Auth}}
+			auth = pubkey
+{{- if .Auth.Cert}}
+			certs = local.pem
+{{- else}}
+			pubkeys = local.pub
+{{- end}}
+{{- else}}
 			auth = psk
+{{- end}}
 			id = "{{.LocalID}}"
 		}
 		remote {
+{{- if .Auth}}
+			auth = pubkey
+{{- if .Auth.CACert}}
+			cacerts = ca.pem
+{{- else}}
+			pubkeys = peer.pub
+{{- end}}
+{{- else}}
 			auth = psk
+{{- end}}
 			id = "{{.PeerID}}"
 		}
 		children {
@@ -617,6 +644,7 @@ connections {
 		}
 	}
 }
+{{- if not .Auth}}
 
 secrets {
 	ike-{{.Conn}} {
@@ -625,6 +653,7 @@ secrets {
 		secret = 0x{{.PSK}}
 	}
 }
+{{- end}}
 `))
 
 // AddLoopbackAddr adds p to lo in h's namespace: a host address, or with a
