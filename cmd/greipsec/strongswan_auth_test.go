@@ -91,7 +91,7 @@ func TestStrongSwanPubKeyOpenIKEDRow(t *testing.T) {
 				return strings.ReplaceAll(strings.ReplaceAll(s, "/etc/iked", iked), `"aes128gcm16-x25519-esn"`, `"aes128gcm16-x25519"`)
 			})
 			routeTraffic(t, l, ss, g, "AES_GCM_16-128/PRF_HMAC_SHA2_256/CURVE_25519", "ESP:AES_GCM_16-128",
-				"gw-b.example.net", "gw-a.example.net")
+				"local  'gw-b.example.net'", "remote 'gw-a.example.net'")
 		})
 	}
 }
@@ -170,7 +170,7 @@ func TestStrongSwanCertificates(t *testing.T) {
 					ExtraLANAddr: netip.MustParsePrefix("10.2.0.1/24"),
 				}, func(s string) string { return pskLine.ReplaceAllLiteralString(s, auth) })
 				routeTraffic(t, l, ss, g, "AES_CBC-256/HMAC_SHA2_384_192/PRF_HMAC_SHA2_384/ECP_384", "ESP:AES_GCM_16-256",
-					`CN=gw-b.example.net`, `gw-a.example.net`)
+					"local  'gw-b.example.net'", "remote 'gw-a.example.net'")
 				// charon verified greipsec's certificate chain.
 				if log := ss.Log(); !strings.Contains(log, `reached self-signed root ca with a path length of 0`) {
 					t.Errorf("charon's log does not show greipsec's certificate verified to the CA")
