@@ -9,12 +9,22 @@ import "time"
 // Initiate starts an IKE SA (and its Child SA) now, in either role: a
 // passive session initiates once, an active one also starts again after
 // failures from then on, as if Start had been called, and its restart
-// back-off starts over. It does nothing while the session has an IKE SA,
-// being set up or established, or once it is closed; it reports whether
-// it started one.
+// back-off starts over. With an established IKE SA that has no Child SA
+// (deleted by the operator or the peer) it creates the Child SA with
+// CREATE_CHILD_SA instead. It does nothing otherwise while the session has
+// an IKE SA, being set up or established, or once it is closed; it
+// reports whether it started something.
 func (s *Session) Initiate(now time.Time) bool {
-	if s.closed || s.sa != nil {
+	if s.closed {
 		return false
+	}
+	if sa := s.sa; sa != nil {
+		if sa.state != stateEstablished || sa.retired || sa.child != nil || sa.childRekey != nil || sa.ikeRekey != nil {
+			return false
+		}
+		sa.childHeld = false
+		s.startChildExchange(sa, nil, s.espGroup(), now)
+		return true
 	}
 	if s.cfg.Role == RoleActive {
 		s.started = true
@@ -43,13 +53,14 @@ func (s *Session) RekeyIKE(now time.Time) bool {
 // DeleteChild deletes the Child SA of the established IKE SA with an
 // INFORMATIONAL DELETE (§1.4.1), as swanctl --terminate --child does, and
 // keeps the IKE SA. It reports whether there was a Child SA to delete.
-// Nothing makes a new Child SA afterwards: Close and a new session's
-// Initiate bring the tunnel back.
+// Traffic (Acquire) does not make a new Child SA afterwards; Initiate
+// does.
 func (s *Session) DeleteChild(now time.Time) bool {
 	sa := s.sa
 	if s.closed || sa == nil || sa.state != stateEstablished || sa.retired || sa.child == nil {
 		return false
 	}
+	sa.childHeld = true
 	s.deleteChild(sa, "deleted by the operator", now)
 	return true
 }

@@ -115,6 +115,9 @@ type ikeSA struct {
 	// extra holds Child SAs on their way out: replaced by a rekey, waiting
 	// for the DELETE exchange.
 	extra []*childSA
+	// childHeld: the operator deleted the Child SA (DeleteChild); traffic
+	// does not bring it back, Initiate does.
+	childHeld bool
 
 	// Rekeying (rekey.go).
 	childRekey *childRekey

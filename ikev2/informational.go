@@ -1,7 +1,6 @@
 package ikev2
 
 import (
-	"errors"
 	"time"
 )
 
@@ -62,14 +61,11 @@ func (s *Session) receiveInformational(sa *ikeSA, hdr Header, payloads []Payload
 	default:
 		s.respond(sa, hdr.Exchange, hdr.MessageID, resp, now)
 		if childGone {
+			// The IKE SA stays: when traffic needs a Child SA again
+			// (Acquire), CREATE_CHILD_SA makes one (§1.3.1).
 			c := sa.child
 			sa.child = nil
 			s.childGone(c, "peer deleted the Child SA")
-			if s.cfg.Role == RoleActive {
-				// An IKE SA without its Child SA carries nothing: start over.
-				s.sendRequestOnce(sa, ExchangeInformational, []Payload{&DeletePayload{Protocol: ProtocolIKE}})
-				s.fail(sa, "peer deleted the Child SA; starting over", errors.New("ikev2: Child SA deleted by the peer"), now)
-			}
 		}
 	}
 }

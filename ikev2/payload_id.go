@@ -102,7 +102,9 @@ func (id Identity) String() string {
 		if rest, err := asn1.Unmarshal(id.Data, &rdn); err == nil && len(rest) == 0 {
 			var n pkix.Name
 			n.FillFromRDNSequence(&rdn)
-			return n.String()
+			if str := n.String(); str != "" {
+				return str
+			}
 		}
 	}
 	return id.IDType.String() + ":" + hex.EncodeToString(id.Data)

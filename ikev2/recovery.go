@@ -35,11 +35,22 @@ const (
 // start again after a failure, it starts now instead of at the end of its
 // back-off; if its IKE_SA_INIT or IKE_AUTH request is waiting for an
 // answer, it is sent again now (or, after the last retransmission, the
-// attempt is given up and a new one started). A passive session, or one
-// with an established IKE SA, ignores it. The runner calls it at most every
-// few seconds.
+// attempt is given up and a new one started). A session whose established
+// IKE SA has no Child SA (the peer deleted it alone, not the operator
+// here: DeleteChild) creates one with
+// CREATE_CHILD_SA, in either role (§1.3.1). A passive session otherwise,
+// or one with an established IKE SA and its Child SA, ignores it. The
+// runner calls it at most every few seconds.
 func (s *Session) Acquire(now time.Time) {
-	if s.closed || s.cfg.Role != RoleActive || !s.started {
+	if s.closed {
+		return
+	}
+	if sa := s.sa; sa != nil && sa.state == stateEstablished && !sa.retired && !sa.redundant &&
+		sa.child == nil && !sa.childHeld && sa.childRekey == nil && sa.ikeRekey == nil {
+		s.startChildExchange(sa, nil, s.espGroup(), now)
+		return
+	}
+	if s.cfg.Role != RoleActive || !s.started {
 		return
 	}
 	if s.sa == nil {

@@ -108,6 +108,7 @@ type SessionStats struct {
 	NotAuthenticated uint64 // dropped: not IKE_AUTH on an IKE SA not yet authenticated
 	ErrorAnswers     uint64 // unauthenticated error answers to our IKE_SA_INIT
 	Crossings        uint64 // IKE SAs set up by both sides at once, resolved
+	RekeyCollisions  uint64 // IKE SAs rekeyed by both sides at once, resolved (§2.8.2)
 	Hints            uint64 // INVALID_SPI / INVALID_IKE_SPI hints that the peer lost state (§1.5)
 }
 
