@@ -38,6 +38,9 @@ type udpHub struct {
 	conns   map[netip.AddrPort]*hubConn
 	natPort map[netip.Addr]uint16
 	sent    int // datagrams delivered
+	// delay, when set, says how long a datagram sent from a socket takes
+	// to arrive (0: at once).
+	delay func(from, to netip.AddrPort, b []byte) time.Duration
 }
 
 func newUDPHub() *udpHub {
@@ -129,6 +132,16 @@ func (c *hubConn) WriteToUDPAddrPort(b []byte, to netip.AddrPort) (int, error) {
 	case <-c.closed:
 		return 0, net.ErrClosed
 	default:
+	}
+	c.hub.mu.Lock()
+	delay := c.hub.delay
+	c.hub.mu.Unlock()
+	if delay != nil {
+		if d := delay(c.local, to, b); d > 0 {
+			b = append([]byte(nil), b...)
+			time.AfterFunc(d, func() { c.hub.deliver(c.local, to, b, false) })
+			return len(b), nil
+		}
 	}
 	c.hub.deliver(c.local, to, b, false)
 	return len(b), nil

@@ -328,6 +328,11 @@ func (p *ikePeer) handle(ev ikev2.Event) {
 		}
 		log.Info("Child SA installed", "spi_in", fmt.Sprintf("0x%08x", ev.InSPI), "spi_out", fmt.Sprintf("0x%08x", ev.OutSPI),
 			"mode", mode, "udp_encap", ev.Encap, "peer", ev.Peer, "esn", ev.ESN)
+	case ikev2.ChildSAOutbound:
+		// The peer has the rekeyed SA's inbound half: send with it.
+		if pend := p.pending; pend != nil && pend.in.SPI() == ev.InSPI {
+			p.switchOutbound()
+		}
 	case ikev2.ChildSADown:
 		p.uninstall(ev)
 		log.Info("Child SA removed", "spi_in", fmt.Sprintf("0x%08x", ev.InSPI), "spi_out", fmt.Sprintf("0x%08x", ev.OutSPI), "reason", ev.Reason)
@@ -393,15 +398,19 @@ func (p *ikePeer) install(ev ikev2.ChildSAUp) error {
 	return nil
 }
 
-// pendingSwitch is a rekeyed Child SA whose outbound SA is not in use yet.
-// The responder of a CREATE_CHILD_SA installs its new SAs after it has
-// sent its response, so the initiator, which installs them when the
-// response arrives, could send with the new outbound SA before the
-// responder has the matching inbound one. Either side therefore goes on
-// sending with the replaced SA until the peer has shown that it has the new
-// one: a packet arrives on the new inbound SA (the peer installs inbound
-// before it sends), or the replaced SA's DELETE exchange is done (both have
-// processed the rekey), or pendingSwitchTimeout passes.
+// pendingSwitch is a rekeyed Child SA whose outbound SA is not in use yet
+// (make before break, ikev2.ChildSAUp). The responder of a CREATE_CHILD_SA
+// installs its new SAs as it sends its response, and the initiator (say
+// strongSwan keying the Linux kernel, whose inbound SA is larval until
+// then) when the response arrives: the responder sending with the new SA
+// at once loses what arrives before. The initiator has the mirror problem
+// with a responder that installs after answering, as this runner does
+// (flush sends, then acts on events). Either side therefore goes on
+// sending with the replaced SA until the peer has shown that it has the
+// new one: a packet arrives on the new inbound SA (the peer installs
+// inbound before it sends), or the replaced SA's DELETE exchange is done
+// (ikev2.ChildSAOutbound: both have processed the rekey), or the replaced
+// SA is gone, or pendingSwitchTimeout passes.
 type pendingSwitch struct {
 	out, in  *esp.SA
 	replaces uint32 // inbound SPI of the Child SA it replaces

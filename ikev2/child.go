@@ -25,6 +25,19 @@ type childSA struct {
 	// event while it was not, with the keys.
 	announced bool
 	pending   *ChildSAUp
+	// successor is the Child SA that replaced this one by a rekey: when
+	// this one's DELETE exchange is done, the runner may send with it
+	// (ChildSAOutbound).
+	successor *childSA
+}
+
+// retired is called when the DELETE exchange of c, replaced by a rekey, is
+// done: the peer has c's successor, which the runner may now send with.
+func (s *Session) retired(c *childSA) {
+	if n := c.successor; n != nil && n.announced {
+		s.emit(ChildSAOutbound{InSPI: n.inSPI, OutSPI: n.outSPI})
+	}
+	c.successor = nil
 }
 
 // minESPSPI is the smallest SPI we choose: 1-255 are reserved by IANA

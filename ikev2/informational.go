@@ -38,6 +38,7 @@ func (s *Session) receiveInformational(sa *ikeSA, hdr Header, payloads []Payload
 					// Child SAs of another).
 					if c := s.findExtra(sa, spi); c != nil && s.takeExtra(sa, c) {
 						ours = append(ours, c.inSPI)
+						s.retired(c)
 						s.childGone(c, "rekeyed")
 					}
 				}

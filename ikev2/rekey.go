@@ -296,6 +296,7 @@ func (s *Session) handleChildRekeyResponse(sa *ikeSA, payloads []Payload, now ti
 		// Ours survives; the peer deletes its own.
 		sa.extra = append(sa.extra, r.peerNew)
 	}
+	r.old.successor = nc
 	s.commitChildSA(sa, nc, up)
 	s.retireChild(sa, r.old, now)
 }
@@ -334,6 +335,7 @@ func (s *Session) retireChild(sa *ikeSA, old *childSA, now time.Time) {
 	s.sendRequest(sa, ExchangeInformational, []Payload{&DeletePayload{Protocol: ProtocolESP, SPIs: []uint32{old.inSPI}}},
 		func(s *Session, sa *ikeSA, _ []Payload, _ time.Time) {
 			if s.takeExtra(sa, old) {
+				s.retired(old)
 				s.childGone(old, "rekeyed")
 			}
 		}, now)
@@ -492,6 +494,7 @@ func (s *Session) receiveCreateChildSA(sa *ikeSA, hdr Header, payloads []Payload
 	}
 	// The old SA stays until the initiator of this exchange deletes it.
 	sa.extra = append(sa.extra, old)
+	old.successor = nc
 	s.commitChildSA(sa, nc, up)
 }
 

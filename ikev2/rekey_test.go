@@ -320,3 +320,55 @@ func TestChildDeletedAlone(t *testing.T) {
 		})
 	}
 }
+
+// TestRekeyOutboundEvent: after a Child SA rekey each side is told when
+// the peer has the new SA (ChildSAOutbound), which is when the DELETE
+// exchange of the replaced SA is done: the responder of the rekey not
+// before the initiator's DELETE arrives, however late (make before break:
+// until then it sends with the replaced SA), the initiator when that
+// DELETE is answered. The event names the new SA and comes just before
+// the replaced SA's ChildSADown.
+func TestRekeyOutboundEvent(t *testing.T) {
+	ca, cb := gwConfigs(ModeTransport)
+	p := newPair(t, ca, cb)
+	p.start()
+	if !p.run(time.Minute, p.bothUp) {
+		t.Fatal("no tunnel")
+	}
+	// Hold back A's DELETE of the replaced SA for 2 s.
+	var deleteAt time.Time
+	p.filter = func(from string, n int, d Datagram) pairAction {
+		if m, err := ParseMessage(d.Data); err == nil && from == "A" && m.Exchange == ExchangeInformational && !m.IsResponse() && deleteAt.IsZero() {
+			deleteAt = p.now.Add(2 * time.Second)
+			return pairAction{delay: 2 * time.Second}
+		}
+		return pairAction{}
+	}
+	p.evA, p.evB = nil, nil
+	p.a.RekeyChild(p.a.sa.child.inSPI, p.now)
+	p.run(time.Second, nil)
+	if n := countEvents[ChildSAOutbound](p.evB); n != 0 || len(childUps(p.evB)) != 1 {
+		t.Fatalf("B, before A's DELETE: %v", p.evB)
+	}
+	p.run(5*time.Second, nil)
+	for side, evs := range map[string][]Event{"A": p.evA, "B": p.evB} {
+		up := childUps(evs)
+		var i int
+		var out ChildSAOutbound
+		for i = range evs {
+			if o, ok := evs[i].(ChildSAOutbound); ok {
+				out = o
+				break
+			}
+		}
+		if len(up) != 1 || out.InSPI != up[0].InSPI || out.OutSPI != up[0].OutSPI || countEvents[ChildSAOutbound](evs) != 1 {
+			t.Fatalf("%s: %v", side, evs)
+		}
+		if i+1 >= len(evs) {
+			t.Fatalf("%s: no ChildSADown after ChildSAOutbound: %v", side, evs)
+		}
+		if d, ok := evs[i+1].(ChildSADown); !ok || d.InSPI != up[0].Rekeyed.InSPI {
+			t.Errorf("%s: after ChildSAOutbound %v, want the replaced SA's ChildSADown", side, evs[i+1])
+		}
+	}
+}
