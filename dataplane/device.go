@@ -162,6 +162,9 @@ func (d *Device) AddTunnel(cfg TunnelConfig, dev tun.Device) (*Tunnel, error) {
 	if cfg.UDPPort == 0 {
 		cfg.UDPPort = DefaultUDPPort
 	}
+	if cfg.PeerUDPPort == 0 {
+		cfg.PeerUDPPort = cfg.UDPPort
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {

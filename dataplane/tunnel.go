@@ -95,7 +95,7 @@ func newTunnel(d *Device, cfg TunnelConfig, mtu int, dev tun.Device, bs *bindSta
 	}
 	peer := netip.AddrPortFrom(cfg.Peer, 0)
 	if cfg.Transport == TransportUDP {
-		peer = netip.AddrPortFrom(cfg.Peer, cfg.UDPPort)
+		peer = netip.AddrPortFrom(cfg.Peer, cfg.PeerUDPPort)
 	}
 	if err := t.setPath(bs, cfg.Transport, peer, cfg.Mode); err != nil {
 		return nil, err

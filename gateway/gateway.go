@@ -24,8 +24,9 @@ import (
 type Options struct {
 	// Logger receives the gateway's log; nil means slog.Default().
 	Logger *slog.Logger
-	// Inner creates and configures a tunnel's inner device; nil means
-	// TUNInner. A netstack inner side plugs in here.
+	// Inner creates and configures the inner device of a tunnel with
+	// inner = "tun"; nil means TUNInner. Tunnels with inner = "netstack"
+	// always get NetstackInner, which needs nothing of the system.
 	Inner InnerFunc
 	// Bind opens the dataplane's outer sockets; nil means
 	// dataplane.DefaultBind.
@@ -92,6 +93,8 @@ type tunnel struct {
 	// manual holds the activity of a manually keyed tunnel's SAs; the IKE
 	// runner keeps that of negotiated ones.
 	manual *manualActivity
+	// services are a netstack tunnel's proxies and forwards (netstack.go).
+	services atomic.Pointer[services]
 }
 
 // New starts a gateway for cfg: it checks the IKE configuration of every
@@ -234,11 +237,12 @@ func (g *Gateway) prepareManual(path string, tunnels []*prepared) error {
 }
 
 // startTunnel brings one prepared tunnel up: the inner device, the
-// dataplane tunnel on it, then the IKE session. On error it undoes what it
+// dataplane tunnel on it, a netstack tunnel's listeners, then the IKE
+// session. On error it undoes what it
 // did and returns one line saying what failed and what to do.
 func (g *Gateway) startTunnel(p *prepared) (*tunnel, error) {
 	dc := p.dp
-	inner, err := g.opts.Inner(&p.cfg, p.mtu)
+	inner, err := g.innerFunc(&p.cfg)(&p.cfg, p.mtu)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel %q: %w", dc.Name, withHint(err))
 	}
@@ -249,17 +253,23 @@ func (g *Gateway) startTunnel(p *prepared) (*tunnel, error) {
 		return nil, fmt.Errorf("tunnel %q: %w", dc.Name, withHint(err))
 	}
 	t := &tunnel{cfg: p.cfg, dp: dt, mtu: p.mtu, inner: inner}
-	if p.session != nil {
-		peer, err := g.ike.addPeer(p.ike, p.session, dt)
+	// A netstack tunnel's proxies and forwards: a listener that cannot be
+	// opened fails the start before IKE sends anything.
+	err = g.startServices(t)
+	if err == nil && p.session != nil {
+		t.peer, err = g.ike.addPeer(p.ike, p.session, dt)
 		if err != nil {
-			if rerr := g.device.RemoveTunnel(dc.Name); rerr != nil {
-				g.log.Warn("removing the tunnel after a failed start", "tunnel", dc.Name, "err", rerr)
-			}
-			undoInner(g.log, dc.Name, inner)
-			return nil, fmt.Errorf("tunnel %q: %w", dc.Name, withHint(err))
+			t.stopServices()
 		}
-		t.peer = peer
-	} else {
+	}
+	if err != nil {
+		if rerr := g.device.RemoveTunnel(dc.Name); rerr != nil {
+			g.log.Warn("removing the tunnel after a failed start", "tunnel", dc.Name, "err", rerr)
+		}
+		undoInner(g.log, dc.Name, inner)
+		return nil, fmt.Errorf("tunnel %q: %w", dc.Name, withHint(err))
+	}
+	if p.session == nil {
 		t.manual = &manualActivity{started: time.Now()}
 		if g.state != nil {
 			g.state.track(t)
@@ -280,6 +290,7 @@ func (g *Gateway) startTunnel(p *prepared) (*tunnel, error) {
 // and the inner device's configuration undone.
 func (g *Gateway) stopTunnel(t *tunnel) error {
 	name := t.cfg.Dataplane.Name
+	t.stopServices()
 	if t.peer != nil {
 		g.ike.removePeer(t.peer)
 	}
@@ -322,6 +333,9 @@ func (g *Gateway) Close() error {
 	}
 	g.mu.Unlock()
 
+	for _, t := range tunnels {
+		t.stopServices() // a netstack tunnel's listeners, before its stack goes
+	}
 	g.ike.close() // DELETE for every IKE SA, at once
 	close(g.stop)
 	g.workers.Wait()

@@ -46,7 +46,7 @@ func hintFor(err error) string {
 	case errors.Is(err, os.ErrPermission) && strings.Contains(msg, "esp socket"):
 		return `raw ESP (transport = "esp") needs CAP_NET_RAW: run as root, give the container --cap-add NET_RAW, or use transport = "udp"`
 	case errors.Is(err, os.ErrPermission) && strings.Contains(msg, ":500"):
-		return "UDP port 500 needs CAP_NET_BIND_SERVICE: run as root, or give the container --cap-add NET_BIND_SERVICE"
+		return "UDP port 500 needs CAP_NET_BIND_SERVICE: run as root, give the container --cap-add NET_BIND_SERVICE, or set port-500 = false in [tunnel.ike] to start IKE on udp-port (the peer must start there too)"
 	case errors.Is(err, os.ErrPermission):
 		return "run as root, or give the process CAP_NET_ADMIN (containers: --cap-add NET_ADMIN)"
 	case errors.Is(err, syscall.EADDRNOTAVAIL):

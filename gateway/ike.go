@@ -74,7 +74,8 @@ func newIKERunner(log *slog.Logger, listen ListenFunc) *ikeRunner {
 }
 
 // addPeer adds the IKE session s of tunnel t and starts it: it opens the
-// port 500 socket of cfg.LocalAddr if no peer uses it yet.
+// port 500 socket of cfg.LocalAddr if no peer uses it yet, unless IKE
+// starts on the ESP-in-UDP port (cfg.StartNATT).
 func (r *ikeRunner) addPeer(cfg *ikev2.Config, s *ikev2.Session, t *dataplane.Tunnel) (*ikePeer, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -83,7 +84,7 @@ func (r *ikeRunner) addPeer(cfg *ikev2.Config, s *ikev2.Session, t *dataplane.Tu
 		return nil, fmt.Errorf("a second IKE tunnel to peer %s (tunnel %q has it)", cfg.PeerAddr, other.cfg.Name)
 	}
 	sock, ok := r.socks[cfg.LocalAddr]
-	if !ok {
+	if !ok && !cfg.StartNATT {
 		local := netip.AddrPortFrom(cfg.LocalAddr, ikePort)
 		c, err := r.listen(local)
 		if err != nil {
@@ -94,7 +95,9 @@ func (r *ikeRunner) addPeer(cfg *ikev2.Config, s *ikev2.Session, t *dataplane.Tu
 		r.wg.Add(1)
 		go r.routineReceive500(local, c)
 	}
-	sock.refs++
+	if !cfg.StartNATT {
+		sock.refs++ // with StartNATT, no port 500: IKE is on the ESP-in-UDP socket
+	}
 	p := newIKEPeer(r, cfg, s, t)
 	next := maps.Clone(cur)
 	next[cfg.PeerAddr] = p
@@ -115,7 +118,7 @@ func (r *ikeRunner) removePeer(p *ikePeer) {
 		delete(next, p.cfg.PeerAddr)
 	}
 	r.peers.Store(&next)
-	if sock, ok := r.socks[p.cfg.LocalAddr]; ok {
+	if sock, ok := r.socks[p.cfg.LocalAddr]; ok && !p.cfg.StartNATT {
 		if sock.refs--; sock.refs <= 0 {
 			sock.conn.Close()
 			delete(r.socks, p.cfg.LocalAddr)
@@ -190,7 +193,11 @@ func (r *ikeRunner) dispatch(pkt []byte, local, from netip.AddrPort) {
 		return
 	}
 	if !local.IsValid() {
-		local = netip.AddrPortFrom(p.cfg.LocalAddr, dataplane.DefaultUDPPort)
+		port := p.cfg.NATTPort
+		if port == 0 {
+			port = dataplane.DefaultUDPPort
+		}
+		local = netip.AddrPortFrom(p.cfg.LocalAddr, port)
 	}
 	m := ikeMessage{data: append([]byte(nil), pkt...), local: local, peer: from}
 	select {

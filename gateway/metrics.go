@@ -76,7 +76,7 @@ func (g *Gateway) Collector() prometheus.Collector { return collector{g} }
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mTunnelInfo, mTxPackets, mTxBytes, mRxPackets, mRxBytes, mDrops, mMTU,
 		mIKEUp, mIKEState, mChildSAs, mEstablished, mDowns, mRekeys, mInstallFailed, mIKEEstablishedSeconds,
-		mDeviceDrops, mKeepalives, mIKEDrops, mReady, mBuild} {
+		mDeviceDrops, mKeepalives, mIKEDrops, mReady, mBuild, mListenerConns, mListenerActive, mListenerDropped} {
 		ch <- d
 	}
 }
@@ -100,6 +100,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(mMTU, float64(t.MTU), t.Name)
 		gauge(mChildSAs, float64(len(t.ChildSAs)), t.Name)
+		collectListeners(t.Name, t.Netstack, counter, gauge)
 		if t.IKE == nil {
 			continue
 		}

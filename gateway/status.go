@@ -53,6 +53,10 @@ type TunnelStatus struct {
 	MSS4      int    `json:"mss4"`
 	MSS6      int    `json:"mss6"`
 	Keying    string `json:"keying"` // ike or manual
+	// Inner is "tun" or "netstack"; Netstack holds a netstack tunnel's
+	// listeners and counters.
+	Inner    string          `json:"inner"`
+	Netstack *NetstackStatus `json:"netstack,omitempty"`
 	// Traffic and Drops are the tunnel's totals over all its SAs, past ones
 	// included. Drops has every reason, zeros too.
 	Traffic Traffic           `json:"traffic"`
@@ -222,6 +226,7 @@ func (t *tunnel) status(now time.Time) TunnelStatus {
 		Keying:    "manual",
 		ChildSAs:  []ChildSAStatus{},
 	}
+	ts.Inner, ts.Netstack = t.netstackStatus()
 	s := t.dp.Stats()
 	ts.Traffic = Traffic{TxPackets: s.TxPackets.Load(), TxBytes: s.TxBytes.Load(), RxPackets: s.RxPackets.Load(), RxBytes: s.RxBytes.Load()}
 	var total esp.Stats

@@ -124,7 +124,7 @@ func (s *Session) newChild(sa *ikeSA, prop ESPProposal, inSPI, outSPI uint32, tr
 		ESN:       prop.ESN,
 		Transport: transport,
 		Encap:     sa.nat(),
-		Peer:      espPeer(sa),
+		Peer:      s.espPeer(sa),
 		LocalTS:   localTS,
 		PeerTS:    peerTS,
 		Lifetime:  s.cfg.ChildLifetime,
@@ -134,15 +134,13 @@ func (s *Session) newChild(sa *ikeSA, prop ESPProposal, inSPI, outSPI uint32, tr
 	return c, up, nil
 }
 
-// espPeer returns where ESP goes: the peer's IKE address and port 4500
-// (the port it uses for IKE after the NAT) with UDP encapsulation, else
-// its address alone.
-func espPeer(sa *ikeSA) netip.AddrPort {
+// espPeer returns where ESP goes: with UDP encapsulation the peer's IKE
+// address and port, moved from 500 to its NAT-T port (where it uses IKE
+// after the NAT), else its address alone.
+func (s *Session) espPeer(sa *ikeSA) netip.AddrPort {
 	if sa.nat() {
-		if sa.peer.Port() == portIKE {
-			return netip.AddrPortFrom(sa.peer.Addr(), portNATT)
-		}
-		return sa.peer
+		_, p := s.natPorts(sa.local, sa.peer)
+		return p
 	}
 	return netip.AddrPortFrom(sa.peer.Addr(), 0)
 }

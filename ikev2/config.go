@@ -79,6 +79,19 @@ type Config struct {
 	// ForceEncap makes the gateway claim to be behind a NAT, so ESP goes in
 	// UDP (strongSwan's "encap = yes"). NAT detection does the same by itself.
 	ForceEncap bool
+	// NATTPort and PeerNATTPort are the UDP ports of ESP-in-UDP here and at
+	// the peer, where IKE moves from port 500 once a NAT is seen (RFC 7296
+	// §2.23, RFC 3948); 0 means 4500. Only a port 500 moves: an IKE SA
+	// that a NAT or the configuration put on another port stays there, as
+	// strongSwan's port floating does.
+	NATTPort, PeerNATTPort uint16
+	// StartNATT makes an IKE SA this side initiates start on the NAT-T
+	// ports, from NATTPort to PeerNATTPort behind the non-ESP marker,
+	// instead of on port 500 (RFC 7296 §2.23: "An initiator can use port
+	// 4500 for both IKE and ESP, regardless of whether or not there is a
+	// NAT, even at the beginning of IKE"). Neither side then needs port
+	// 500, which only root may open.
+	StartNATT bool
 	// NATKeepalive is the interval of NAT keepalives when a NAT is seen
 	// (RFC 3948 §4); 0 means 20 s.
 	NATKeepalive time.Duration

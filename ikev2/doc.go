@@ -30,7 +30,8 @@
 //	halfopen.go        the table of half-open responder IKE SAs (§2.6)
 //	ike_sa_init.go     IKE_SA_INIT (§1.2): SA, KE, Nonce, INVALID_KE_PAYLOAD, key schedule (§2.14)
 //	cookie.go          COOKIE (§2.6), with a secret that changes every two minutes
-//	natt.go            NAT detection, the move to port 4500, following the peer (§2.23, RFC 3948)
+//	natt.go            NAT detection, the move from port 500 to the NAT-T ports, IKE started on them,
+//	                   following the peer (§2.23, RFC 3948)
 //	ike_auth.go        IKE_AUTH (§1.2): IDs, AUTH with a shared key (§2.15), INITIAL_CONTACT
 //	crossing.go        more than one IKE SA with the peer: crossed setups, INITIAL_CONTACT,
 //	                   reauthentication (§2.4)

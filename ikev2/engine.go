@@ -138,10 +138,17 @@ func (sa *ikeSA) localSPI() uint64 {
 	return sa.spir
 }
 
-// natPorts returns local and peer with port 4500, where IKE moves once a
-// NAT is seen (RFC 7296 §2.23).
-func natPorts(local, peer netip.AddrPort) (netip.AddrPort, netip.AddrPort) {
-	return netip.AddrPortFrom(local.Addr(), portNATT), netip.AddrPortFrom(peer.Addr(), portNATT)
+// natPorts returns local and peer moved from port 500 to the NAT-T ports,
+// where IKE goes once a NAT is seen (RFC 7296 §2.23); any other port, one
+// IKE started on or one a NAT chose, stays.
+func (s *Session) natPorts(local, peer netip.AddrPort) (netip.AddrPort, netip.AddrPort) {
+	if local.Port() == portIKE {
+		local = netip.AddrPortFrom(local.Addr(), s.cfg.NATTPort)
+	}
+	if peer.Port() == portIKE {
+		peer = netip.AddrPortFrom(peer.Addr(), s.cfg.PeerNATTPort)
+	}
+	return local, peer
 }
 
 // header returns the IKE header of a message of ours on sa.

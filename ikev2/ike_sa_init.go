@@ -35,6 +35,10 @@ func (s *Session) initiate(now time.Time) {
 				local:      netip.AddrPortFrom(s.cfg.LocalAddr, portIKE),
 				peer:       netip.AddrPortFrom(s.cfg.PeerAddr, portIKE),
 			}
+			if s.cfg.StartNATT {
+				sa.local = netip.AddrPortFrom(s.cfg.LocalAddr, s.cfg.NATTPort)
+				sa.peer = netip.AddrPortFrom(s.cfg.PeerAddr, s.cfg.PeerNATTPort)
+			}
 			s.sa = sa
 			s.gate.setSPI(spi, s.cfg.PeerAddr, false)
 			s.sendInitRequest(sa, now)
@@ -204,7 +208,7 @@ func (s *Session) receiveInitResponse(sa *ikeSA, msg []byte, hdr Header, local, 
 	sa.dh = nil
 	s.requestDone(sa)
 	if sa.nat() {
-		sa.local, sa.peer = natPorts(sa.local, sa.peer)
+		sa.local, sa.peer = s.natPorts(sa.local, sa.peer)
 	}
 	sa.state = stateAuthSent
 	s.sendAuthRequest(sa, now)

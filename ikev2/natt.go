@@ -76,10 +76,7 @@ func (s *Session) tickKeepalive(sa *ikeSA, now time.Time) {
 		return
 	}
 	if !now.Before(sa.nextKeepalive) {
-		l, p := sa.local, sa.peer
-		if l.Port() != portNATT || p.Port() == portIKE {
-			l, p = natPorts(l, p)
-		}
+		l, p := s.natPorts(sa.local, sa.peer)
 		s.emit(SendKeepalive{Local: l, Peer: p})
 		sa.nextKeepalive = now.Add(s.cfg.NATKeepalive)
 	}
@@ -107,6 +104,6 @@ func (s *Session) followPeer(sa *ikeSA, local, peer netip.AddrPort) {
 	moved := peer != sa.peer && sa.child != nil && sa.nat() && sa == s.sa
 	sa.local, sa.peer = local, peer
 	if moved {
-		s.emit(PeerMoved{Peer: espPeer(sa)})
+		s.emit(PeerMoved{Peer: s.espPeer(sa)})
 	}
 }

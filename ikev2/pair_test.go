@@ -623,6 +623,71 @@ func TestPairNAT(t *testing.T) {
 	})
 }
 
+// TestPairStartNATT: an initiator that may not open port 500 (an
+// unprivileged container on ESP-in-UDP port 14500) starts IKE on its NAT-T
+// port, toward the peer's (RFC 7296 §2.23); neither side ever uses port
+// 500, and ESP and the keepalives go between the two NAT-T ports.
+func TestPairStartNATT(t *testing.T) {
+	ca, cb := gwConfigs(ModeTunnel)
+	ca.StartNATT, ca.ForceEncap = true, true
+	ca.NATTPort, ca.PeerNATTPort = 14500, 4500
+	cb.PeerNATTPort = 14500 // B keeps its default port 4500
+	p := newPair(t, ca, cb)
+	p.start()
+	if !p.run(time.Minute, p.bothUp) {
+		t.Fatalf("no tunnel: A %v; B %v", p.evA, p.evB)
+	}
+	a, b := p.checkChildPair()
+	if !a.Encap || !b.Encap {
+		t.Error("no UDP encapsulation")
+	}
+	if a.Peer != netip.AddrPortFrom(addrB, 4500) || b.Peer != netip.AddrPortFrom(addrA, 14500) {
+		t.Errorf("ESP peers: A sends to %v, B to %v; want %v:4500 and %v:14500", a.Peer, b.Peer, addrB, addrA)
+	}
+	for _, d := range p.sentA {
+		if d.Local.Port() != 14500 || d.Peer.Port() != 4500 {
+			t.Errorf("A sent from %v to %v; want 14500 -> 4500 throughout", d.Local, d.Peer)
+		}
+	}
+	for _, d := range p.sentB {
+		if d.Local.Port() != 4500 || d.Peer.Port() != 14500 {
+			t.Errorf("B sent from %v to %v; want 4500 -> 14500 throughout", d.Local, d.Peer)
+		}
+	}
+	p.run(30*time.Second, nil)
+	ka := 0
+	for _, e := range p.evA {
+		if k, ok := e.(SendKeepalive); ok {
+			ka++
+			if k.Local.Port() != 14500 || k.Peer != netip.AddrPortFrom(addrB, 4500) {
+				t.Errorf("keepalive %v, want 14500 -> %v:4500", k, addrB)
+			}
+		}
+	}
+	if ka == 0 {
+		t.Error("A, claiming a NAT, sent no keepalive")
+	}
+	st := p.a.Status(p.now)
+	if st.IKE == nil || st.IKE.Local != netip.AddrPortFrom(addrA, 14500) || st.IKE.Peer != netip.AddrPortFrom(addrB, 4500) {
+		t.Errorf("A's status endpoints: %+v", st.IKE)
+	}
+}
+
+// TestConfigNATTPort500: port 500 is IKE without the non-ESP marker; it
+// cannot be the NAT-T port, on either side.
+func TestConfigNATTPort500(t *testing.T) {
+	for _, edit := range []func(*Config){
+		func(c *Config) { c.NATTPort = 500 },
+		func(c *Config) { c.PeerNATTPort = 500 },
+	} {
+		c, _ := gwConfigs(ModeTunnel)
+		edit(c)
+		if _, err := NewSession(c, nil); err == nil || !strings.Contains(err.Error(), "NAT-T port cannot be 500") {
+			t.Errorf("NewSession: %v, want the NAT-T port refused", err)
+		}
+	}
+}
+
 // dropOnce drops the n-th datagram of side once.
 func dropOnce(side string, n int) func(string, int, Datagram) pairAction {
 	return func(from string, k int, _ Datagram) pairAction {

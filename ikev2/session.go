@@ -215,6 +215,15 @@ func checkConfig(c *Config) error {
 	if c.FragmentSize != 0 && c.FragmentSize < 256 {
 		return fail("fragment size %d < 256", c.FragmentSize)
 	}
+	if c.NATTPort == portIKE || c.PeerNATTPort == portIKE {
+		return fail("the NAT-T port cannot be %d: IKE without the non-ESP marker uses it", portIKE)
+	}
+	if c.NATTPort == 0 {
+		c.NATTPort = portNATT
+	}
+	if c.PeerNATTPort == 0 {
+		c.PeerNATTPort = portNATT
+	}
 	if c.NATKeepalive == 0 {
 		c.NATKeepalive = defaultNATKeepalive
 	}

@@ -459,7 +459,8 @@ func TestNetnsReload(t *testing.T) {
 	// A mistake: nothing changes, and reload says what is wrong.
 	os.WriteFile(a.config, []byte(strings.Replace(cfgA, `mode = "gre-transport"`, `mode = "gre"`, 1)), 0o600)
 	out, err = a.ctl(t, "reload")
-	if err == nil || !strings.Contains(err.Error(), `greipsec.toml:36: tunnel "gre0": mode: unknown mode "gre"`) {
+	modeLine := strings.Count(cfgA[:strings.Index(cfgA, `mode = "gre-transport"`)], "\n") + 1
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf(`greipsec.toml:%d: tunnel "gre0": mode: unknown mode "gre"`, modeLine)) {
 		t.Errorf("reload of a file with a mistake: %q, %v", out, err)
 	}
 	if st := a.show(t, "gre0"); st.ChildSAs[0].InSPI != before.ChildSAs[0].InSPI {

@@ -67,14 +67,15 @@ time, drops by reason). The text is laid out like strongSwan's
 // controlFlag defines --control on the commands that talk to a running
 // gateway.
 func controlFlag(fs *flag.FlagSet) *string {
-	return fs.String("control", config.DefaultControlSocket, "control socket `path` of the running greipsec")
+	return fs.String("control", config.ControlSocket(), "control socket `path` of the running greipsec")
 }
 
 // printTunnel prints one tunnel, its IKE SA as swanctl --list-sas prints
 // one, with the tunnel's name as the connection's, and its Child SAs.
 func printTunnel(w io.Writer, t *gateway.TunnelStatus) {
-	fmt.Fprintf(w, "%s: %s over %s, interface %s, %s -> %s, mtu %d, mss %d/%d, %s keys\n",
-		t.Name, t.Mode, t.Transport, t.Interface, t.Local, t.Peer, t.MTU, t.MSS4, t.MSS6, t.Keying)
+	fmt.Fprintf(w, "%s: %s over %s, %s, %s -> %s, mtu %d, mss %d/%d, %s keys\n",
+		t.Name, t.Mode, t.Transport, innerText(t), t.Local, t.Peer, t.MTU, t.MSS4, t.MSS6, t.Keying)
+	printNetstack(w, t.Netstack)
 	if ike := t.IKE; ike != nil {
 		printIKE(w, t.Name, ike)
 	}

@@ -38,8 +38,14 @@ counters. Under systemd (Type=notify) it reports READY=1 once every tunnel
 is up, RELOADING=1 while reloading and STOPPING=1 when stopping.
 
 The control socket (for show, initiate, terminate, rekey and reload) is
-[control] socket of the configuration, else /run/greipsec/greipsec.sock;
-metrics are served on [metrics] address if set.`,
+[control] socket of the configuration, else /run/greipsec/greipsec.sock as
+root and $XDG_RUNTIME_DIR/greipsec/greipsec.sock (or, without it,
+greipsec-UID/greipsec.sock in the temporary directory) as any other user;
+metrics are served on [metrics] address if set.
+
+A tunnel with inner = "netstack" and transport = "udp" (and, to need no
+port below 1024, [tunnel.ike] port-500 = false) needs no privilege at all:
+up runs as any user, with no capability.`,
 	setup: setupUp,
 }
 
@@ -48,7 +54,7 @@ func setupUp(fs *flag.FlagSet) runFunc {
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	format := fs.String("log-format", "text", "log `format`: text or json")
 	verbose := fs.Bool("v", false, "log at debug level (--log-level debug)")
-	socket := fs.String("control", "", "control socket `path` (default: [control] socket, else "+config.DefaultControlSocket+")")
+	socket := fs.String("control", "", "control socket `path` (default: [control] socket, else "+config.ControlSocket()+")")
 	metrics := fs.String("metrics", "", "serve /metrics, /healthz and /readyz on `host:port` (default: [metrics] address)")
 	stateFile := fs.String("state-file", "", "keep the sequence numbers of manual SAs in `path` (default: state-file of the configuration)")
 	return func(args []string, _, stderr io.Writer) error {

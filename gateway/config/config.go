@@ -4,9 +4,12 @@
 // either by IKEv2 ([tunnel.ike]) or by hand ([tunnel.sa.out] and
 // [tunnel.sa.in]), and the optional [control] and [metrics] tables of the
 // running daemon; see examples/site-a.toml and examples/manual-a.toml for
-// every key, with a comment on each. Parse checks the whole file before
-// anything starts and reports each mistake once, naming the file, the
-// line, the tunnel and the key, and saying what was expected:
+// every key, with a comment on each, and examples/netstack-a.toml for the
+// keys of a tunnel with inner = "netstack" (dns, [tunnel.socks5],
+// [tunnel.http-proxy], [[tunnel.forward]]; inner.go). Parse checks the
+// whole file before anything starts and reports each mistake once, naming
+// the file, the line, the tunnel and the key, and saying what was
+// expected:
 //
 //	site-a.toml:7: tunnel "gre0": mode: unknown mode "gre" (expected gre-transport, gre-tunnel or route)
 //
@@ -34,6 +37,8 @@ type Tunnel struct {
 	Dataplane dataplane.TunnelConfig
 	Link      tun.LinkConfig
 	IKE       *ikev2.Config // from [tunnel.ike]; nil for manual keys
+	Inner     Inner         // inner: a TUN device, or a netstack
+	Netstack  *Netstack     // with inner = "netstack": its DNS, proxies and forwards; else nil
 	// OutNew, InNew: the manual SA's "new = true": its key has never been
 	// used, so it may start without a record in the state file.
 	OutNew, InNew bool

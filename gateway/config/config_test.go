@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -364,10 +365,12 @@ func mustHex(t *testing.T, s string) []byte {
 var full = `
 [[tunnel]]
 name = "to-b"
+inner = "tun"
 interface = "gre7"
 mode = "gre-tunnel"
 transport = "udp"
 udp-port = 4501
+peer-udp-port = 4502
 local = "2001:db8::1"
 peer = "2001:db8::2"
 path-mtu = 1480
@@ -411,16 +414,17 @@ func TestParseFull(t *testing.T) {
 	}
 	want := Tunnel{
 		Dataplane: dataplane.TunnelConfig{
-			Name:      "to-b",
-			Mode:      dataplane.ModeGRETunnel,
-			Transport: dataplane.TransportUDP,
-			Local:     netip.MustParseAddr("2001:db8::1"),
-			Peer:      netip.MustParseAddr("2001:db8::2"),
-			UDPPort:   4501,
-			PathMTU:   1480,
-			MTU:       1300,
-			MSSClamp:  false,
-			GRE:       dataplane.GREConfig{Key: 1001, HasKey: true, Sequence: true, Checksum: true},
+			Name:        "to-b",
+			Mode:        dataplane.ModeGRETunnel,
+			Transport:   dataplane.TransportUDP,
+			Local:       netip.MustParseAddr("2001:db8::1"),
+			Peer:        netip.MustParseAddr("2001:db8::2"),
+			UDPPort:     4501,
+			PathMTU:     1480,
+			PeerUDPPort: 4502,
+			MTU:         1300,
+			MSSClamp:    false,
+			GRE:         dataplane.GREConfig{Key: 1001, HasKey: true, Sequence: true, Checksum: true},
 			Outbound: &esp.Config{
 				SPI: 0xdeadbeef, Algorithm: esp.ChaCha20Poly1305, Key: mustHex(t, strings.Repeat("0f", 36)),
 				SoftPackets: 1000, HardPackets: 2000, SoftBytes: 500 << 20, HardBytes: 1 << 30,
@@ -469,17 +473,18 @@ key = "` + keyIn + `"
 		t.Fatal(err)
 	}
 	want := Tunnel{Dataplane: dataplane.TunnelConfig{
-		Name:      "t",
-		Mode:      dataplane.ModeGRETransport,
-		Transport: dataplane.TransportESP,
-		Local:     netip.MustParseAddr("198.51.100.1"),
-		Peer:      netip.MustParseAddr("198.51.100.2"),
-		UDPPort:   dataplane.DefaultUDPPort,
-		PathMTU:   dataplane.DefaultPathMTU,
-		MSSClamp:  true,
-		Outbound:  &esp.Config{SPI: 256, Algorithm: esp.AES256GCM16, Key: mustHex(t, keyOut)},
-		Inbound:   &esp.Config{SPI: 257, Algorithm: esp.AES256GCM16, Key: mustHex(t, keyIn)},
-		Interface: "t",
+		Name:        "t",
+		Mode:        dataplane.ModeGRETransport,
+		Transport:   dataplane.TransportESP,
+		Local:       netip.MustParseAddr("198.51.100.1"),
+		Peer:        netip.MustParseAddr("198.51.100.2"),
+		UDPPort:     dataplane.DefaultUDPPort,
+		PathMTU:     dataplane.DefaultPathMTU,
+		PeerUDPPort: dataplane.DefaultUDPPort,
+		MSSClamp:    true,
+		Outbound:    &esp.Config{SPI: 256, Algorithm: esp.AES256GCM16, Key: mustHex(t, keyOut)},
+		Inbound:     &esp.Config{SPI: 257, Algorithm: esp.AES256GCM16, Key: mustHex(t, keyIn)},
+		Interface:   "t",
 	}}
 	if got := cfg.Tunnels[0]; !reflect.DeepEqual(got, want) {
 		t.Errorf("got\n%+v\n%+v\nwant\n%+v\n%+v", got.Dataplane, got.Link, want.Dataplane, want.Link)
@@ -623,6 +628,25 @@ func withoutWindow(c esp.Config) esp.Config {
 	return c
 }
 
+// arrayIndex is the index of an array element in a key's path: "[0]".
+var arrayIndex = regexp.MustCompile(`\[\d+\]`)
+
+// netstackDocs set every netstack key between them: fullNetstack, and the
+// same with the two proxies' tables swapped and with users-file.
+func netstackDocs(t *testing.T) []string {
+	file := filepath.Join(t.TempDir(), "proxy.users")
+	if err := os.WriteFile(file, []byte("alice:"+testPassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	swap := func(doc string) string {
+		doc = strings.Replace(doc, "[tunnel.socks5]", "[tunnel.SWAP]", 1)
+		doc = strings.Replace(doc, "[tunnel.http-proxy]", "[tunnel.socks5]", 1)
+		return strings.Replace(doc, "[tunnel.SWAP]", "[tunnel.http-proxy]", 1)
+	}
+	withFile := fullNetstackFile(file)
+	return []string{fullNetstack, swap(fullNetstack), withFile, swap(withFile)}
+}
+
 // TestExamplesDocumentEveryKey checks that the examples mention every key
 // the parser knows (as a setting or commented out), so they stay the
 // reference: manual-a.toml every key of a manually keyed tunnel, site-a.toml
@@ -636,9 +660,12 @@ func TestExamplesDocumentEveryKey(t *testing.T) {
 		docs    []string
 		skip    string // the table of the other kind of keying
 		least   int
+		only    []string // if set, only the keys under these paths: the others are site-a.toml's
 	}{
-		{"manual-a.toml", []string{full, fullCBC}, "ike", 25},
-		{"site-a.toml", []string{fullIKE, fullIKERoute, ikeEnvDoc}, "sa", 35},
+		{"manual-a.toml", []string{full, fullCBC}, "ike", 25, nil},
+		{"site-a.toml", []string{fullIKE, fullIKERoute, ikeEnvDoc}, "sa", 35, nil},
+		{"netstack-a.toml", netstackDocs(t), "sa", 20, []string{"inner", "udp-port", "peer-udp-port", "addresses", "routes",
+			"dns", "socks5", "http-proxy", "forward", "ike.port-500"}},
 	} {
 		text, err := os.ReadFile(filepath.Join(examplesDir, c.example))
 		if err != nil {
@@ -659,21 +686,23 @@ func TestExamplesDocumentEveryKey(t *testing.T) {
 					continue // the top level holds only [[tunnel]]
 				}
 				for _, k := range tb.known {
-					path := tb.path(k)
+					// The elements of [[tunnel.forward]] share their keys.
+					path := arrayIndex.ReplaceAllString(tb.path(k), "")
 					ki := keys[path]
 					if ki == nil {
 						ki = &keyInfo{header: toml.Key(append(append([]string{"tunnel"}, tb.rel...), k)).String()}
 						keys[path] = ki
 					}
 					ki.used = ki.used || tb.used[k]
-					if _, isTable := tb.m[k].(map[string]any); isTable {
+					switch tb.m[k].(type) {
+					case map[string]any, []map[string]any:
 						ki.isTable = true
 					}
 				}
 			}
 		}
 		for path, ki := range keys {
-			if path == c.skip {
+			if path == c.skip || (c.only != nil && !slices.ContainsFunc(c.only, func(p string) bool { return path == p || strings.HasPrefix(path, p+".") })) {
 				continue
 			}
 			if !ki.used {
@@ -681,8 +710,8 @@ func TestExamplesDocumentEveryKey(t *testing.T) {
 			}
 			k := path[strings.LastIndexByte(path, '.')+1:]
 			var re *regexp.Regexp
-			if ki.isTable {
-				re = regexp.MustCompile(`(?m)^#? ?\[` + regexp.QuoteMeta(ki.header) + `[.\]]`)
+			if ki.isTable { // a [table], an [[array]], or an inline table k = { ... }
+				re = regexp.MustCompile(`(?m)^#? ?(\[\[?` + regexp.QuoteMeta(ki.header) + `[.\]]|` + regexp.QuoteMeta(k) + ` *=)`)
 			} else {
 				re = regexp.MustCompile(`(?m)^#? ?` + regexp.QuoteMeta(k) + ` *=`)
 			}

@@ -121,6 +121,7 @@ func (p *parser) ike(ti *tunnelInfo) {
 	c.ChildLifetime = readDuration(k, "lifetime", defaultChildLifetime, minLifetime, 0, false)
 	c.ChildBytes, _ = limit(k, "lifetime-bytes", true)
 	c.NATKeepalive = readDuration(k, "nat-keepalive", defaultNATKeepalive, minNATKeepalive, 0, false)
+	ti.readIKEPorts(k, c)
 	k.finish()
 
 	if len(p.errs) != nerr || !dp.Local.IsValid() || !ti.modeOK {

@@ -229,10 +229,12 @@ func TestPSKSyntaxErrorInline(t *testing.T) {
 var fullIKE = `
 [[tunnel]]
 name = "to-b"
+inner = "tun"
 interface = "gre7"
 mode = "gre-transport"
 transport = "udp"
 udp-port = 4501
+peer-udp-port = 14500
 local = "2001:db8::1"
 peer = "2001:db8::2"
 path-mtu = 1480
@@ -248,6 +250,7 @@ checksum = true
 
 [tunnel.ike]
 role = "passive"
+port-500 = false
 local-id = "fqdn:gw-a.example.net"
 peer-id = "user:admin@example.net"
 psk = "0xdeadbeefcafe0102"
@@ -344,7 +347,7 @@ func TestParseIKEFull(t *testing.T) {
 	if n := len(tu.Dataplane.ESPTransforms); n != 3 || dataplane.OverheadOf(&tu.Dataplane).ESP.Integrity != esp.HMACSHA512_256 {
 		t.Errorf("ESP transforms %v", tu.Dataplane.ESPTransforms)
 	}
-	if tu.Dataplane.Mode != dataplane.ModeGRETransport || tu.Dataplane.Transport != dataplane.TransportUDP || tu.Dataplane.UDPPort != 4501 ||
+	if tu.Dataplane.Mode != dataplane.ModeGRETransport || tu.Dataplane.Transport != dataplane.TransportUDP || tu.Dataplane.UDPPort != 4501 || tu.Dataplane.PeerUDPPort != 14500 ||
 		!tu.Dataplane.NATTraversal || !tu.Dataplane.TunnelFallback {
 		t.Errorf("dataplane %+v", tu.Dataplane)
 	}
@@ -370,6 +373,9 @@ func TestParseIKEFull(t *testing.T) {
 		LocalTS:           selectors(47, "2001:db8::1/128"),
 		PeerTS:            selectors(47, "2001:db8::2/128"),
 		ForceEncap:        true,
+		NATTPort:          4501,
+		PeerNATTPort:      14500,
+		StartNATT:         true,
 		NATKeepalive:      25 * time.Second,
 		IKELifetime:       8 * time.Hour,
 		ChildLifetime:     15 * time.Minute,
@@ -413,6 +419,8 @@ func ikeDefaults(name, local, peer string) *ikev2.Config {
 		Mode:              ikev2.ModeTransport,
 		LocalTS:           selectors(47, local+"/32"),
 		PeerTS:            selectors(47, peer+"/32"),
+		NATTPort:          4500,
+		PeerNATTPort:      4500,
 		NATKeepalive:      20 * time.Second,
 		IKELifetime:       24 * time.Hour,
 		ChildLifetime:     time.Hour,

@@ -174,9 +174,12 @@ func FuzzParse(f *testing.F) {
 		}
 		for _, tn := range cfg.Tunnels {
 			d := tn.Dataplane
-			if d.Name == "" || d.Interface == "" || !d.Local.IsValid() || !d.Peer.IsValid() ||
-				d.PathMTU == 0 || d.UDPPort == 0 {
+			if d.Name == "" || (d.Interface == "") != (tn.Inner == InnerNetstack) || !d.Local.IsValid() || !d.Peer.IsValid() ||
+				d.PathMTU == 0 || d.UDPPort == 0 || d.PeerUDPPort == 0 {
 				t.Fatalf("incomplete tunnel accepted: %+v", d)
+			}
+			if (tn.Inner == InnerNetstack) != (tn.Netstack != nil) || tn.Netstack != nil && len(tn.Link.Addresses) == 0 {
+				t.Fatalf("netstack tunnel accepted without its netstack or addresses: %+v", tn)
 			}
 			if c := tn.IKE; c != nil {
 				// Keyed by IKE: no manual SAs, and what IKE needs.
@@ -210,7 +213,10 @@ func addSeeds(f *testing.F) {
 	f.Add(fullIKE)
 	f.Add(service + base)
 	f.Add(base + "\n" + service)
-	for _, name := range []string{"site-a.toml", "site-b.toml", "manual-a.toml", "manual-b.toml", "strongswan/greipsec.toml", "strongswan/greipsec-gre-tunnel.toml"} {
+	f.Add(fullNetstack)
+	f.Add(nsBase)
+	for _, name := range []string{"site-a.toml", "site-b.toml", "manual-a.toml", "manual-b.toml", "strongswan/greipsec.toml", "strongswan/greipsec-gre-tunnel.toml",
+		"netstack-a.toml", "netstack-b.toml", "loopback-a.toml", "loopback-b.toml"} {
 		b, err := os.ReadFile(filepath.Join(examplesDir, name))
 		if err != nil {
 			f.Fatal(err)

@@ -27,8 +27,8 @@ const maxSocketPath = 107
 
 // Control is the [control] table.
 type Control struct {
-	// Socket is the path of the control socket; DefaultControlSocket when
-	// not set.
+	// Socket is the path of the control socket; ControlSocket() when not
+	// set (DefaultControlSocket for root).
 	Socket string
 	// Group, if set, is the group (a name or a numeric ID) whose members may
 	// use the socket too: it gets mode 0660 instead of 0600. Whether the
@@ -45,7 +45,7 @@ type Metrics struct {
 
 // readControl reads the optional [control] table.
 func (p *parser) readControl(top *table) Control {
-	c := Control{Socket: DefaultControlSocket}
+	c := Control{Socket: ControlSocket()}
 	t, ok := top.sub("control")
 	if !ok {
 		return c

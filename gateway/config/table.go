@@ -39,9 +39,21 @@ func (p *parser) table(tunnel *string, base, rel []string, m map[string]any) *ta
 }
 
 // path returns the message path of key k ("sa.out.key"), quoting parts
-// the way TOML would need them.
+// the way TOML would need them; an element of an array of tables (an
+// index(i) part) is written "forward[0]".
 func (t *table) path(k string) string {
-	return toml.Key(append(slices.Clip(t.rel), k)).String()
+	var b strings.Builder
+	for _, part := range append(slices.Clip(t.rel), k) {
+		if n, ok := strings.CutPrefix(part, "#"); ok && b.Len() > 0 {
+			b.WriteString("[" + n + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(toml.Key{part}.String())
+	}
+	return b.String()
 }
 
 // line returns the line of key k, or of the table when k is absent.

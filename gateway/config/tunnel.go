@@ -59,7 +59,10 @@ func (p *parser) tunnel(i int, m map[string]any) *tunnelInfo {
 	ti.readNames()
 	ti.readEncapsulation()
 	ti.readEndpoints()
+	ti.readPeerPort()
+	ti.readInnerKind()
 	ti.readInner()
+	p.readNetstack(ti)
 	ti.readGRE()
 	p.keying(ti) // before the MTUs: IKE may add to the overhead
 	ti.readMTUs()
@@ -86,7 +89,7 @@ func (ti *tunnelInfo) readNames() {
 		} else {
 			dp.Interface, ti.ifaceKey = s, "interface"
 		}
-	} else if !t.has("interface") && dp.Name != "" {
+	} else if !t.has("interface") && dp.Name != "" && !ti.isNetstack() {
 		if err := checkInterface(dp.Name); err != nil {
 			t.errorf("name", "%v; the name is also the interface name unless interface is set", err)
 		} else {
@@ -126,7 +129,7 @@ func (ti *tunnelInfo) readEndpoints() {
 		case local.Is4() != peer.Is4():
 			t.errorf("peer", "%s is %s but local %s is %s; both ends must be of the same family",
 				peer, family(peer), local, family(local))
-		case local == peer:
+		case local == peer && !ti.distinctUDPPorts():
 			t.errorf("peer", "%s is the same as local", peer)
 		default:
 			dp.Local, dp.Peer = local, peer
@@ -642,6 +645,7 @@ func trimPkg(err error) string {
 // crossCheck reports what is wrong only between tunnels.
 func (p *parser) crossCheck(infos []*tunnelInfo) {
 	p.checkKeyReuse(infos)
+	p.checkHostListeners(infos)
 	type pair struct {
 		local, peer netip.Addr
 		transport   dataplane.Transport

@@ -160,3 +160,37 @@ func TestListen(t *testing.T) {
 		t.Errorf("socket with group %s: mode %v, %v", g.Name, fi.Mode(), err)
 	}
 }
+
+// TestListenSharedDir: in a directory every user may write to (as /tmp,
+// where an unprivileged greipsec keeps its socket by default), the
+// socket's directory must be this user's alone: one that another user made
+// first, or that others may write to, is refused, since they could put
+// their own socket where the commands connect.
+func TestListenSharedDir(t *testing.T) {
+	shared := t.TempDir()
+	if err := os.Chmod(shared, 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	mine := filepath.Join(shared, "greipsec-me")
+	l, err := Listen(filepath.Join(mine, "greipsec.sock"), "")
+	if err != nil {
+		t.Fatalf("Listen in a new directory of ours: %v", err)
+	}
+	l.Close()
+
+	loose := filepath.Join(shared, "greipsec-loose")
+	os.Mkdir(loose, 0o700)
+	os.Chmod(loose, 0o777)
+	if _, err := Listen(filepath.Join(loose, "greipsec.sock"), ""); err == nil || !strings.Contains(err.Error(), "may be written by others") {
+		t.Errorf("Listen in a directory others may write to: %v", err)
+	}
+
+	theirs := filepath.Join(shared, "greipsec-theirs")
+	os.Mkdir(theirs, 0o755)
+	if err := os.Chown(theirs, 65534, 65534); err != nil {
+		t.Skipf("cannot give a directory to another user (not root): %v", err)
+	}
+	if _, err := Listen(filepath.Join(theirs, "greipsec.sock"), ""); err == nil || !strings.Contains(err.Error(), "belongs to uid 65534") {
+		t.Errorf("Listen in another user's directory: %v", err)
+	}
+}

@@ -105,6 +105,11 @@ type StrongSwanConfig struct {
 	// socket-default and kernel-netlink's routing rule for the tunnel
 	// routes skipping that mark.
 	AllowPeerTS bool
+	// LocalPort and RemotePort are swanctl.conf's local_port and
+	// remote_port, the IKE ports; 0 leaves charon's defaults (500, and
+	// 4500 after a NAT). A peer that starts IKE on its ESP-in-UDP port, say
+	// 14500, needs LocalPort 4500 and RemotePort 14500.
+	LocalPort, RemotePort uint16
 	// ExtraLANAddr, if valid, is added to lo in strongSwan's namespace
 	// before charon starts: a host address behind strongSwan (for example
 	// 10.2.0.1/24) that route-mode traffic can reach. It stays there until
@@ -445,6 +450,8 @@ func (c StrongSwanConfig) Files(dir string) (strongswanConf, swanctlConf []byte,
 		Mode:         c.Mode,
 		StartAction:  "none",
 		AllowPeerTS:  c.AllowPeerTS,
+		LocalPort:    c.LocalPort,
+		RemotePort:   c.RemotePort,
 	}
 	if data.LocalID == "" {
 		data.LocalID = data.LocalAddr
@@ -517,6 +524,7 @@ type swanData struct {
 	LocalTS, PeerTS            string
 	Mode, StartAction          string
 	AllowPeerTS                bool
+	LocalPort, RemotePort      uint16
 }
 
 // strongswanConfTmpl is the daemon's configuration. Only the plugins a PSK
@@ -583,6 +591,12 @@ connections {
 		version = 2
 		local_addrs = {{.LocalAddr}}
 		remote_addrs = {{.PeerAddr}}
+{{- if .LocalPort}}
+		local_port = {{.LocalPort}}
+{{- end}}
+{{- if .RemotePort}}
+		remote_port = {{.RemotePort}}
+{{- end}}
 		proposals = {{.IKEProposals}}
 		local {
 			auth = psk
