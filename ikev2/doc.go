@@ -30,8 +30,8 @@
 //	halfopen.go        the table of half-open responder IKE SAs (§2.6)
 //	ike_sa_init.go     IKE_SA_INIT (§1.2): SA, KE, Nonce, INVALID_KE_PAYLOAD, key schedule (§2.14)
 //	cookie.go          COOKIE (§2.6), with a secret that changes every two minutes
-//	natt.go            NAT detection, the move from port 500 to the NAT-T ports, IKE started on
-//	                   them, following the peer (§2.23, RFC 3948)
+//	natt.go            NAT detection, the move from port 500 to the NAT-T ports, IKE started on them,
+//	                   following the peer (§2.23, RFC 3948)
 //	ike_auth.go        IKE_AUTH (§1.2): IDs, AUTH (§2.15) verified before anything else, INITIAL_CONTACT
 //	auth_pubkey.go     public-key AUTH (§2.15): RSA_SIG, RFC 4754 ECDSA, RFC 7427 Digital Signature
 //	                   with SIGNATURE_HASH_ALGORITHMS (§4) and its AlgorithmIdentifiers, RFC 8420 Ed25519

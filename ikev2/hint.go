@@ -48,9 +48,14 @@ func (s *Session) UnknownSPI(spi uint32, from netip.AddrPort, now time.Time) {
 	if s.closed || from.Addr() != s.cfg.PeerAddr || !s.amnesic() || !s.hintDue(now) {
 		return
 	}
+	// §1.5: to the source port if the ESP was in UDP; else to the peer's
+	// IKE port, the NAT-T one if we start IKE there.
 	local, peer := netip.AddrPortFrom(s.cfg.LocalAddr, portIKE), netip.AddrPortFrom(from.Addr(), portIKE)
-	if from.Port() != 0 {
-		local, peer = netip.AddrPortFrom(s.cfg.LocalAddr, portNATT), from
+	switch {
+	case from.Port() != 0:
+		local, peer = netip.AddrPortFrom(s.cfg.LocalAddr, s.cfg.NATTPort), from
+	case s.cfg.StartNATT:
+		local, peer = netip.AddrPortFrom(s.cfg.LocalAddr, s.cfg.NATTPort), netip.AddrPortFrom(from.Addr(), s.cfg.PeerNATTPort)
 	}
 	m := Message{
 		Header: Header{Exchange: ExchangeInformational, Flags: FlagInitiator},
