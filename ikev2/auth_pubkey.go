@@ -390,10 +390,6 @@ func (a sigAlg) String() string {
 	return "RSA-" + h
 }
 
-// maxAlgIDLen bounds the AlgorithmIdentifier of method 14: its length is
-// one octet (RFC 7427 §3).
-const maxAlgIDLen = 255
-
 // parseSigAlg decodes a DER AlgorithmIdentifier of method 14. It knows
 // the algorithms of RFC 7427 Appendix A (PKCS#1 v1.5 and ECDSA with SHA-1
 // and SHA-2, RSASSA-PSS with SHA-2 hashes and MGF1) and Ed25519; anything

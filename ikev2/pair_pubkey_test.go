@@ -167,8 +167,7 @@ func decryptAll(t testing.TB, p *pair, d Datagram) []Payload {
 	if m.Exchange == ExchangeIKESAInit {
 		return m.Payloads
 	}
-	sk, ok := m.Payloads[0].(*EncryptedPayload)
-	if !ok {
+	if _, ok := m.Payloads[0].(*EncryptedPayload); !ok {
 		return nil
 	}
 	recv := p.b
@@ -181,7 +180,7 @@ func decryptAll(t testing.TB, p *pair, d Datagram) []Payload {
 		}
 		buf := append([]byte(nil), d.Data...)
 		m2, _ := ParseMessage(buf)
-		sk = m2.Payloads[0].(*EncryptedPayload)
+		sk := m2.Payloads[0].(*EncryptedPayload)
 		plain, err := sa.in.Open(buf, len(buf)-len(sk.Data))
 		if err != nil {
 			return nil
