@@ -196,7 +196,7 @@ func TestNoLogPerPacket(t *testing.T) {
 	for i := range 2000 {
 		dev.Inject(udpPacket(innerA, innerB, i%100+1))
 	}
-	waitFor(t, "2000 send errors", func() bool { return ta.Stats().SendErrors.Load() == 2000 })
+	eventually(t, "2000 send errors", func() bool { return ta.Stats().SendErrors.Load() == 2000 })
 	if lines := h.lines(); len(lines) != 1 || !strings.Contains(lines[0], "network is unreachable") {
 		t.Errorf("2000 failed sends logged %d lines: %q", len(lines), lines)
 	}

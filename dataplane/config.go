@@ -103,7 +103,7 @@ type TunnelConfig struct {
 	Transport Transport   //
 	Local     netip.Addr  // outer local address
 	Peer      netip.Addr  // outer peer address
-	UDPPort   uint16      // local and remote UDP port for TransportUDP; 0 means DefaultUDPPort
+	UDPPort   uint16      // local UDP port for TransportUDP (and the peer's, unless PeerUDPPort); 0 means DefaultUDPPort
 	PathMTU   int         // outer path MTU; 0 means DefaultPathMTU
 	MTU       int         // inner MTU; 0 means derived from PathMTU and the overhead
 	MSSClamp  bool        // clamp the TCP MSS of SYNs in both directions to fit MTU
@@ -123,10 +123,18 @@ type TunnelConfig struct {
 	// tunnel's "allowed" key; by default, in route mode, to its routes.
 	Allowed []netip.Prefix
 
+	// ESPTransforms are the transforms IKE may negotiate for the tunnel;
+	// the MTU fits the largest. Empty: AES-GCM. Unused with manual SAs.
+	ESPTransforms []esp.Transform
+
 	// NATTraversal: IKE may move ESP into UDP (RFC 3948) when it sees a
 	// NAT, so the UDP socket is opened too and the MTU leaves room for
 	// the UDP header.
 	NATTraversal bool
+	// PeerUDPPort is the peer's UDP port for TransportUDP; 0 means the
+	// same as UDPPort. IKE may send ESP elsewhere (Tunnel.SetOuter).
+	PeerUDPPort uint16
+
 	// TunnelFallback: IKE may settle on tunnel mode for ModeGRETransport
 	// (the peer refused transport mode), so the MTU leaves room for the
 	// inner IP header.

@@ -74,6 +74,10 @@ type Device struct {
 	// without locking; writers copy it under inboundMu.
 	inbound   atomic.Pointer[map[uint32]*inboundSA]
 	inboundMu sync.Mutex
+	// inboundGate is read-locked by a socket receiver from its SPI lookups
+	// until it has queued the batch; RemoveTunnel write-locks it to know
+	// that no receiver still holds the removed tunnel (remove.go).
+	inboundGate sync.RWMutex
 
 	mu      sync.Mutex // guards binds, tunnels, closed
 	binds   map[bindKey]*bindState
@@ -180,6 +184,9 @@ func (d *Device) AddTunnel(cfg TunnelConfig, dev tun.Device) (*Tunnel, error) {
 	}
 	if cfg.UDPPort == 0 {
 		cfg.UDPPort = DefaultUDPPort
+	}
+	if cfg.PeerUDPPort == 0 {
+		cfg.PeerUDPPort = cfg.UDPPort
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -13,6 +13,7 @@
 //
 //	device.go    Device: the tunnels, the shared outer sockets, the inbound SA table, the workers
 //	tunnel.go    Tunnel: one tunnel's SAs, outer path and counters; the IKE-facing methods
+//	remove.go    Device.RemoveTunnel: one tunnel out of a running Device (reload)
 //	config.go    TunnelConfig: mode (gre-transport, gre-tunnel, route) and transport (esp, udp)
 //	selector.go  traffic selectors (RFC 4301 §4.4.1) and the prefix table that checks them
 //	mtu.go       the per-packet overhead and the inner MTU and MSS derived from it

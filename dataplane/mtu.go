@@ -24,6 +24,9 @@ type Overhead struct {
 	GRE       int // GRE header with its optional fields
 	PathMTU   int // the outer path MTU the figures are derived from
 	MaxESPLen int // the largest ESP packet (SPI to ICV) that fits the path
+	// ESP is the transform whose IV, block and ICV the MTU leaves room
+	// for: the manual SA's, or the largest of those IKE may negotiate.
+	ESP esp.Transform
 }
 
 // Encap is the number of bytes put between the ESP header and the inner
@@ -32,7 +35,7 @@ func (o Overhead) Encap() int { return o.InnerIP + o.GRE }
 
 // MTU is the largest inner packet that fits the path without fragmenting
 // the outer packet.
-func (o Overhead) MTU() int { return esp.MaxPayload(o.MaxESPLen) - o.Encap() }
+func (o Overhead) MTU() int { return o.ESP.MaxPayload(o.MaxESPLen) - o.Encap() }
 
 // MSS4 and MSS6 are the TCP MSS values that fit MTU for IPv4 and IPv6 inner
 // packets (no options).
@@ -59,7 +62,31 @@ func OverheadOf(c *TunnelConfig) Overhead {
 		o.InnerIP = o.OuterIP
 	}
 	o.MaxESPLen = o.PathMTU - o.OuterIP - o.UDP
+	o.ESP = espTransform(c, o.MaxESPLen)
 	return o
+}
+
+// defaultESP is the transform assumed when a tunnel names none: AES-GCM,
+// whose sizes all the AEADs share.
+var defaultESP = esp.Transform{Algorithm: esp.AES256GCM16}
+
+// espTransform returns the transform the MTU of c must fit: its manual
+// outbound SA's, or of those IKE may negotiate (c.ESPTransforms) the one
+// that leaves the least room for the payload in an espLen-byte packet.
+func espTransform(c *TunnelConfig, espLen int) esp.Transform {
+	if c.Outbound != nil {
+		return c.Outbound.Transform()
+	}
+	if len(c.ESPTransforms) == 0 {
+		return defaultESP
+	}
+	worst := c.ESPTransforms[0]
+	for _, t := range c.ESPTransforms[1:] {
+		if t.MaxPayload(espLen) < worst.MaxPayload(espLen) {
+			worst = t
+		}
+	}
+	return worst
 }
 
 // greFields is the GRE header a tunnel sends for an inner packet of the

@@ -68,11 +68,14 @@ func newPair(t testing.TB, a, b TunnelConfig) *pair { return newPairWith(t, a, b
 // made and the tunnels not yet started: to give them a source or sink.
 func newPairWith(t testing.TB, a, b TunnelConfig, before func(p *pair)) *pair {
 	t.Helper()
-	port := a.UDPPort
-	if port == 0 {
-		port = DefaultUDPPort
+	portA, portB := a.UDPPort, b.UDPPort
+	if portA == 0 {
+		portA = DefaultUDPPort
 	}
-	la, lb := link.NewMemoryPair(netip.AddrPortFrom(a.Local, port), netip.AddrPortFrom(b.Local, port))
+	if portB == 0 {
+		portB = DefaultUDPPort
+	}
+	la, lb := link.NewMemoryPair(netip.AddrPortFrom(a.Local, portA), netip.AddrPortFrom(b.Local, portB))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	p := &pair{linkA: la, lb: lb}
 	p.a = NewDevice(Options{Logger: log, Bind: func(Transport, netip.Addr, uint16) (conn.Bind, error) { return la, nil }})
@@ -191,6 +194,19 @@ func TestPairAllSizes(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestPairDistinctUDPPorts: a gateway in an unprivileged container uses
+// ESP-in-UDP port 14500 and its peer the standard 4500; each sends to the
+// other's port (PeerUDPPort), which the memory link enforces.
+func TestPairDistinctUDPPorts(t *testing.T) {
+	a, b := tunnelConfigs(ModeGRETransport, TransportUDP, esp.AES256GCM16, false)
+	a.UDPPort, a.PeerUDPPort = 14500, 4500
+	b.UDPPort, b.PeerUDPPort = 4500, 14500
+	p := newPair(t, a, b)
+	pkts := [][]byte{udpPacket(innerA, innerB, 1), udpPacket(inner6A, inner6B, 1000)}
+	exchange(t, p.tunA, p.tunB, pkts)
+	exchange(t, p.tunB, p.tunA, pkts)
 }
 
 // TestPairAlgorithms checks every AEAD with and without ESN, and GRE keys,

@@ -64,8 +64,8 @@ func expectNone(t *testing.T, dev *tun.Memory, what string) {
 	}
 }
 
-// waitFor polls cond for up to 5 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
+// eventually polls cond for up to 5 s, and fails the test if it never holds.
+func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {
@@ -174,7 +174,7 @@ func TestRouteSelectorsOutbound(t *testing.T) {
 	} {
 		p.tunA.Inject(pkt)
 	}
-	waitFor(t, "3 NoPolicy drops", func() bool { return p.ta.Stats().NoPolicy.Load() == 3 })
+	eventually(t, "3 NoPolicy drops", func() bool { return p.ta.Stats().NoPolicy.Load() == 3 })
 	exchange(t, p.tunA, p.tunB, good)
 	if got := p.linkA.Sent() - sent; got != 1 {
 		t.Errorf("A sent %d ESP packets, want only the 1 within the selectors", got)
@@ -196,13 +196,13 @@ func TestManualRouteAllowed(t *testing.T) {
 	exchange(t, p.tunA, p.tunB, [][]byte{udpPacket(addr("10.1.0.1"), addr("10.2.0.50"), 5)})
 
 	p.tunA.Inject(udpPacket(addr("10.2.0.9"), addr("10.3.0.1"), 5)) // A may not send to 10.3.0.1
-	waitFor(t, "A's NoPolicy drop", func() bool { return p.ta.Stats().NoPolicy.Load() == 1 })
+	eventually(t, "A's NoPolicy drop", func() bool { return p.ta.Stats().NoPolicy.Load() == 1 })
 	_, bb := tunnelConfigs(ModeRoute, TransportUDP, esp.AES256GCM16, false)
 	forged := sealedFrom(t, *bb.Outbound, 100, udpPacket(addr("10.7.0.1"), addr("10.1.0.1"), 5))
 	if err := p.linkB().Send(forged, p.linkB().peerEP(t)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "A's selector drop", func() bool { return p.ta.InboundSAs()[0].Stats().BadSelector == 1 })
+	eventually(t, "A's selector drop", func() bool { return p.ta.InboundSAs()[0].Stats().BadSelector == 1 })
 	expectNone(t, p.tunA, "a source outside allowed")
 }
 
@@ -220,7 +220,7 @@ func TestGREAllowedSources(t *testing.T) {
 			// multicast go where the routes say.
 			exchange(t, p.tunA, p.tunB, [][]byte{udpPacket(innerA, addr("224.0.0.5"), 20)})
 			p.tunB.Inject(udpPacket(addr("10.1.0.66"), innerA, 20)) // B claims a host on A's LAN
-			waitFor(t, "the selector drop", func() bool { return p.ta.InboundSAs()[0].Stats().BadSelector == 1 })
+			eventually(t, "the selector drop", func() bool { return p.ta.InboundSAs()[0].Stats().BadSelector == 1 })
 			expectNone(t, p.tunA, "an inner source outside allowed")
 		})
 	}
@@ -274,7 +274,7 @@ func TestOuterSourceBeforeDecryption(t *testing.T) {
 			if err := lx.Send(pkts, ep); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "50 outer-source drops", func() bool { return tb.Stats().BadSource.Load() == 50 })
+			eventually(t, "50 outer-source drops", func() bool { return tb.Stats().BadSource.Load() == 50 })
 			if s := tb.InboundSAs()[0].Stats(); s.AuthFailures != 0 {
 				t.Errorf("%d authentication failures: the SA decrypted packets from the wrong source", s.AuthFailures)
 			}
@@ -346,14 +346,14 @@ func TestOversizeTUNPacket(t *testing.T) {
 		})
 	})
 	t.Cleanup(release) // before the pair's Close, which waits for the reader
-	waitFor(t, "the TooBig drop", func() bool { return p.ta.Stats().TooBig.Load() == 1 })
+	eventually(t, "the TooBig drop", func() bool { return p.ta.Stats().TooBig.Load() == 1 })
 	p.tunA.SetSource(nil)
 	release()
 
 	huge := make([]byte, MaxMessageSize)
 	copy(huge, udpPacket(innerA, innerB, 1))
 	p.tunA.Inject(huge)
-	waitFor(t, "the read error", func() bool { return p.ta.Stats().ReadErrors.Load() == 1 })
+	eventually(t, "the read error", func() bool { return p.ta.Stats().ReadErrors.Load() == 1 })
 	exchange(t, p.tunA, p.tunB, [][]byte{udpPacket(innerA, innerB, 100)})
 }
 

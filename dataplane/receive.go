@@ -126,6 +126,7 @@ func (d *Device) RoutineReceiveIncoming(bs *bindState, recv conn.ReceiveFunc) {
 			continue
 		}
 		errs = 0
+		d.inboundGate.RLock()
 		for i := range n {
 			if sizes[i] == 0 {
 				continue
@@ -195,6 +196,7 @@ func (d *Device) RoutineReceiveIncoming(bs *bindState, recv conn.ReceiveFunc) {
 			}
 			d.queue.decryption <- c
 		}
+		d.inboundGate.RUnlock()
 		groups = groups[:0]
 	}
 }

@@ -148,7 +148,7 @@ func TestManyTunnelsOneStalled(t *testing.T) {
 		}
 	}()
 	stalled := m.tb[0]
-	waitFor(t, "tunnel 0 to drop on its full queue", func() bool { return stalled.Stats().QueueFull.Load() > 0 })
+	eventually(t, "tunnel 0 to drop on its full queue", func() bool { return stalled.Stats().QueueFull.Load() > 0 })
 
 	for round := range 3 {
 		for k := 1; k < n; k++ {
@@ -157,7 +157,7 @@ func TestManyTunnelsOneStalled(t *testing.T) {
 			exchange(t, m.tunB[k], m.tunA[k], pkts)
 		}
 	}
-	waitFor(t, "tunnel 0's flood to be sent", func() bool { return m.ta[0].Stats().TxPackets.Load() >= flood })
+	eventually(t, "tunnel 0's flood to be sent", func() bool { return m.ta[0].Stats().TxPackets.Load() >= flood })
 	s := stalled.Stats()
 	delivered, dropped := s.RxPackets.Load(), s.QueueFull.Load()
 	t.Logf("stalled tunnel: %d written to its TUN (blocked), %d in flight, %d dropped as QueueFull",
@@ -192,5 +192,5 @@ func TestManyTunnelsOneStalled(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 		return stalled.inFlight.Load() == 0 && budget.borrowed.Load() == 0
 	}
-	waitFor(t, "the stalled tunnel to drain and give back what it borrowed", exchange2)
+	eventually(t, "the stalled tunnel to drain and give back what it borrowed", exchange2)
 }

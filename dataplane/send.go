@@ -55,7 +55,7 @@ import (
 // outboundOffset is where the TUN device writes an inner packet in its
 // buffer: room for the ESP header and IV, an IPv6 header and the longest
 // GRE header.
-const outboundOffset = esp.HeadroomLen + ipv6HeaderLen + gre.MaxHeaderLen
+const outboundOffset = esp.MaxHeadroomLen + ipv6HeaderLen + gre.MaxHeaderLen
 
 type outboundElement struct {
 	buffer     []byte // the whole buffer, small or large
@@ -183,6 +183,10 @@ func (t *Tunnel) prepareOutbound(out *outboundSA, mode Mode, e *outboundElement,
 		t.stats.BadInner.Add(1)
 		return false
 	}
+	if out == nil {
+		t.stats.NoSA.Add(1)
+		return false
+	}
 	// The ESP trailer must fit behind the packet (RFC 4303 §2.4): a
 	// packet that fills the buffer (a TUN MTU set higher than the
 	// tunnel's) cannot be sealed.
@@ -194,12 +198,8 @@ func (t *Tunnel) prepareOutbound(out *outboundSA, mode Mode, e *outboundElement,
 			encap += t.innerIPLen()
 		}
 	}
-	if outboundOffset+size+esp.TrailerLen(encap+size) > len(e.buffer) {
+	if outboundOffset+size+out.sa.TrailerLen(encap+size) > len(e.buffer) {
 		t.stats.TooBig.Add(1)
-		return false
-	}
-	if out == nil {
-		t.stats.NoSA.Add(1)
 		return false
 	}
 	if mode == ModeRoute && !out.policy.outbound(pkt) {
@@ -236,7 +236,7 @@ func (t *Tunnel) prepareOutbound(out *outboundSA, mode Mode, e *outboundElement,
 		return false
 	}
 	e.seq = seq
-	e.start = start - esp.HeadroomLen
+	e.start = start - out.sa.Headroom()
 	e.end = outboundOffset + size
 	return true
 }

@@ -123,7 +123,7 @@ func newTunnel(d *Device, cfg TunnelConfig, mtu int, dev tun.Device, bs *bindSta
 	}
 	// The largest packet a buffer must hold: outbound, the inner MTU with
 	// the headroom and the ESP trailer; inbound, an ESP packet of the path.
-	need := max(outboundOffset+mtu+esp.TrailerLen(t.overhead.Encap()+mtu), t.overhead.MaxESPLen)
+	need := max(outboundOffset+mtu+t.overhead.ESP.TrailerLen(t.overhead.Encap()+mtu), t.overhead.MaxESPLen)
 	t.largeBuffers = need > smallBufferSize
 	attrs := []any{"tunnel", cfg.Name}
 	t.sendErrs = newErrorLog(d.log, slog.LevelWarn, "send error", attrs...)
@@ -131,7 +131,7 @@ func newTunnel(d *Device, cfg TunnelConfig, mtu int, dev tun.Device, bs *bindSta
 	t.readErrs = newErrorLog(d.log, slog.LevelWarn, "TUN read error", attrs...)
 	peer := netip.AddrPortFrom(cfg.Peer, 0)
 	if cfg.Transport == TransportUDP {
-		peer = netip.AddrPortFrom(cfg.Peer, cfg.UDPPort)
+		peer = netip.AddrPortFrom(cfg.Peer, cfg.PeerUDPPort)
 	}
 	if err := t.setPath(bs, cfg.Transport, peer, cfg.Mode); err != nil {
 		return nil, err

@@ -13,13 +13,13 @@ func BenchmarkSeal(b *testing.B) {
 		for _, n := range benchSizes {
 			b.Run(fmt.Sprintf("%v/%d", a, n), func(b *testing.B) {
 				sa := newTestSA(b, a, false)
-				buf := make([]byte, HeadroomLen+n+TrailerLen(n))
+				buf := make([]byte, sa.Headroom()+n+sa.TrailerLen(n))
 				b.SetBytes(int64(n))
 				b.ReportAllocs()
 				seq := uint64(0)
 				for b.Loop() {
 					seq++
-					sa.Seal(buf[:HeadroomLen+n], seq, 4)
+					sa.Seal(buf[:sa.Headroom()+n], seq, 4)
 				}
 			})
 		}
@@ -49,16 +49,21 @@ func BenchmarkOpen(b *testing.B) {
 }
 
 // BenchmarkSealParallel shows the cost of the shared scratch areas when
-// every core seals with one SA, as the encryption workers do.
+// every core seals with one SA, as the encryption workers do: the AEAD's
+// nonce scratch, and the HMAC states of CBC+HMAC.
 func BenchmarkSealParallel(b *testing.B) {
-	sa := newTestSA(b, AES256GCM16, false)
-	b.SetBytes(1400)
-	b.ReportAllocs()
-	var seqs atomic.Uint64 // stands in for the sequential stage
-	b.RunParallel(func(pb *testing.PB) {
-		buf := make([]byte, HeadroomLen+1400+TrailerLen(1400))
-		for pb.Next() {
-			sa.Seal(buf[:HeadroomLen+1400], seqs.Add(1), 4)
-		}
-	})
+	for _, tr := range []Transform{{Algorithm: AES256GCM16}, {Algorithm: AES256CBC, Integrity: HMACSHA256_128}} {
+		b.Run(tr.String(), func(b *testing.B) {
+			sa := newTestSA(b, tr, false)
+			b.SetBytes(1400)
+			b.ReportAllocs()
+			var seqs atomic.Uint64 // stands in for the sequential stage
+			b.RunParallel(func(pb *testing.PB) {
+				buf := make([]byte, sa.Headroom()+1400+sa.TrailerLen(1400))
+				for pb.Next() {
+					sa.Seal(buf[:sa.Headroom()+1400], seqs.Add(1), 4)
+				}
+			})
+		})
+	}
 }

@@ -33,9 +33,25 @@ type scratch struct {
 	_     [64 - 8 - nonceLen - 12]byte
 }
 
-// cryptor is the AEAD half of an SA: it seals and opens ESP packets whose
-// sequence number is already known. It is safe for concurrent use.
-type cryptor struct {
+// cryptor is the cryptographic half of an SA: it seals and opens ESP
+// packets whose sequence number is already known. Implementations are safe
+// for concurrent use and allocate nothing.
+type cryptor interface {
+	// seal writes the ESP header (spi, low 32 bits of seq) and the IV
+	// into the transform's headroom at the start of b, encrypts what
+	// follows in place (the payload with its padding, pad length and
+	// next header) and returns b extended by the ICV.
+	seal(b []byte, spi uint32, seq uint64) []byte
+	// open authenticates and decrypts the ESP packet b in place, taking
+	// seq as its full sequence number, checks the trailer, and returns
+	// the payload, which aliases b and starts at least HeadroomLen into
+	// it, and the next header.
+	open(b []byte, seq uint64) (payload []byte, nextHeader byte, err error)
+}
+
+// aeadCryptor seals and opens with a combined-mode cipher (RFC 4106,
+// RFC 7634). It is safe for concurrent use.
+type aeadCryptor struct {
 	aead    cipher.AEAD
 	salt    [saltLen]byte
 	esn     bool
@@ -43,7 +59,7 @@ type cryptor struct {
 }
 
 // init sets c up with an AEAD and a salt.
-func (c *cryptor) init(aead cipher.AEAD, salt []byte, esn bool) {
+func (c *aeadCryptor) init(aead cipher.AEAD, salt []byte, esn bool) {
 	if aead.NonceSize() != nonceLen || aead.Overhead() != ICVLen || len(salt) != saltLen {
 		panic("esp: AEAD with unsupported nonce or tag size")
 	}
@@ -54,7 +70,7 @@ func (c *cryptor) init(aead cipher.AEAD, salt []byte, esn bool) {
 
 // prepare locks a scratch area and fills in the nonce (salt ‖ iv) and the
 // AAD for spi and seq (RFC 4106 §5). The caller unlocks s.mu.
-func (c *cryptor) prepare(spi uint32, seq uint64, iv []byte) (s *scratch, nonce, aad []byte) {
+func (c *aeadCryptor) prepare(spi uint32, seq uint64, iv []byte) (s *scratch, nonce, aad []byte) {
 	s = &c.scratch[uint32(seq)%scratchStripes]
 	s.mu.Lock()
 	copy(s.nonce[:saltLen], c.salt[:])
@@ -68,11 +84,21 @@ func (c *cryptor) prepare(spi uint32, seq uint64, iv []byte) (s *scratch, nonce,
 	return s, s.nonce[:], s.aad[:8]
 }
 
+func (c *aeadCryptor) seal(b []byte, spi uint32, seq uint64) []byte {
+	// The IV is the 64-bit sequence number: unique under the key, which
+	// is all GCM and ChaCha20-Poly1305 need (RFC 4106 §3.1).
+	return c.sealWithIV(b, spi, seq, seq)
+}
+
+func (c *aeadCryptor) open(b []byte, seq uint64) ([]byte, byte, error) {
+	return c.openRaw(b, seq)
+}
+
 // sealWithIV writes the ESP header (spi, low 32 bits of seq) and iv into
 // b[:HeadroomLen] and encrypts b[HeadroomLen:], which must already hold the
 // payload with its padding, pad length and next header, in place. It
 // returns b extended by the ICV; cap(b) must allow that.
-func (c *cryptor) sealWithIV(b []byte, spi uint32, seq, iv uint64) []byte {
+func (c *aeadCryptor) sealWithIV(b []byte, spi uint32, seq, iv uint64) []byte {
 	binary.BigEndian.PutUint32(b[offSPI:], spi)
 	binary.BigEndian.PutUint32(b[offSeq:], uint32(seq))
 	binary.BigEndian.PutUint64(b[offIV:], iv)
@@ -88,7 +114,7 @@ func (c *cryptor) sealWithIV(b []byte, spi uint32, seq, iv uint64) []byte {
 // checks the trailer (RFC 4303 §2.4, §2.5). It returns the payload, which
 // aliases b, and the next header. It does not check the SPI or the replay
 // window.
-func (c *cryptor) openRaw(b []byte, seq uint64) (payload []byte, nextHeader byte, err error) {
+func (c *aeadCryptor) openRaw(b []byte, seq uint64) (payload []byte, nextHeader byte, err error) {
 	if len(b) < minPacketLen || (len(b)-offPayload-ICVLen)%alignment != 0 {
 		return nil, 0, ErrShort
 	}
@@ -99,6 +125,13 @@ func (c *cryptor) openRaw(b []byte, seq uint64) (payload []byte, nextHeader byte
 	if err != nil {
 		return nil, 0, ErrAuth
 	}
+	return checkTrailer(pt)
+}
+
+// checkTrailer splits the decrypted part of an ESP packet into payload and
+// next header, checking the pad length and that the pad bytes are 1, 2, 3,
+// ... (RFC 4303 §2.4, the default padding every implementation sends).
+func checkTrailer(pt []byte) (payload []byte, nextHeader byte, err error) {
 	n := len(pt) - trailerFixedLen
 	pad := int(pt[n])
 	nextHeader = pt[n+1]

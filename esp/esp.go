@@ -1,11 +1,21 @@
 // Package esp implements the data side of an IPsec Encapsulating Security
 // Payload (ESP, RFC 4303) Security Association with the combined-mode
-// ciphers AES-GCM (RFC 4106) and ChaCha20-Poly1305 (RFC 7634): sequence
-// numbers, extended sequence numbers, the anti-replay window (RFC 6479
-// bitmap), lifetimes counted in packets and bytes, sealing and opening of
-// one packet in place, and the framing of ESP-in-UDP (RFC 3948).
+// ciphers AES-GCM (RFC 4106) and ChaCha20-Poly1305 (RFC 7634), and with
+// AES-CBC (RFC 3602) or NULL encryption (RFC 2410) followed by HMAC-SHA1-96
+// (RFC 2404) or HMAC-SHA2 (RFC 4868) integrity: sequence numbers, extended
+// sequence numbers, the anti-replay window (RFC 6479 bitmap), lifetimes
+// counted in packets and bytes, sealing and opening of one packet in place,
+// the durable sequence state that makes manual keys safe across restarts
+// (SeqReserver, Config.FirstSeq and ReplayFloor; package esp/seqstate keeps
+// it in a file), and the framing of ESP-in-UDP (RFC 3948).
 //
-// An ESP packet, from the SPI to the ICV (RFC 4303 §2, RFC 4106 §3):
+// File map: algorithm.go (transforms and their sizes), crypt.go (the AEAD
+// transforms), cbc.go (AES-CBC and NULL with HMAC), sa.go (the SA),
+// replay.go (the window), reserve.go (sequence number reservations),
+// keys.go (KEYMAT split, keys used twice), udp.go (RFC 3948).
+//
+// An ESP packet with an AEAD, from the SPI to the ICV (RFC 4303 §2,
+// RFC 4106 §3):
 //
 //	 0                   1                   2                   3
 //	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
@@ -32,6 +42,15 @@
 // sequence number with ESN (RFC 4106 §5, RFC 7634 §2.2). The IV sent is the
 // 64-bit sequence number, which never repeats under one key.
 //
+// With AES-CBC the IV is 16 bytes and unpredictable (RFC 3602 §2.3): the
+// sequence number encrypted under a random per-SA key. The encrypted part
+// is padded to the 16-byte block (4 bytes with NULL, which has no IV).
+// The ICV is the truncated HMAC of everything from the SPI to the end of
+// the ciphertext, followed with ESN by the high 32 bits of the sequence
+// number, which are not sent (RFC 4303 §2.2.1, §3.3.2.1): encrypt-then-
+// MAC, and Open checks it in constant time before it decrypts. Sizes per
+// transform: Transform.Headroom, ICVLen, BlockLen, TrailerLen, MaxPayload.
+//
 // How the dataplane uses an SA (the stages of wireguard-go's device):
 //
 //  1. Outbound, sequential: NextSeq assigns sequence numbers in order.
@@ -54,8 +73,12 @@ const (
 	// ICVLen is the length of the integrity check value (the AEAD tag).
 	ICVLen = 16
 	// HeadroomLen is the number of bytes Seal needs before the payload
-	// for the ESP header and the IV.
+	// for the ESP header and the IV of the AEAD transforms, and the least
+	// offset of the payload Open returns for every transform.
 	HeadroomLen = HeaderLen + IVLen
+	// MaxHeadroomLen is the most headroom any transform needs: the ESP
+	// header and AES-CBC's 16-byte IV.
+	MaxHeadroomLen = HeaderLen + cbcBlockLen
 )
 
 const (
@@ -88,25 +111,18 @@ var (
 	ErrLifetime = errors.New("esp: SA hard lifetime reached")
 )
 
-// TrailerLen returns the number of bytes Seal appends to a payload of n
-// bytes: padding, the pad length byte, the next header byte and the ICV.
-// The padding aligns payload+2 to 4 bytes (RFC 4303 §2.4).
-func TrailerLen(n int) int {
-	return padLen(n) + trailerFixedLen + ICVLen
-}
+// aeadTransform stands for every AEAD transform in the sizes below: they
+// all have the same IV, ICV and alignment.
+var aeadTransform = Transform{Algorithm: AES256GCM16}
 
-// padLen returns the number of padding bytes for a payload of n bytes.
-func padLen(n int) int {
-	return (alignment - (n+trailerFixedLen)%alignment) % alignment
-}
+// TrailerLen returns the number of bytes Seal appends to a payload of n
+// bytes with an AEAD transform: padding, the pad length byte, the next
+// header byte and the ICV. The padding aligns payload+2 to 4 bytes
+// (RFC 4303 §2.4). Transform.TrailerLen gives it for any transform.
+func TrailerLen(n int) int { return aeadTransform.TrailerLen(n) }
 
 // MaxPayload returns the largest payload length whose sealed ESP packet
-// (header to ICV) is at most espLen bytes, or -1 if not even an empty
-// payload fits.
-func MaxPayload(espLen int) int {
-	room := espLen - HeadroomLen - ICVLen
-	if room < alignment {
-		return -1
-	}
-	return room - room%alignment - trailerFixedLen
-}
+// (header to ICV) with an AEAD transform is at most espLen bytes, or -1 if
+// not even an empty payload fits. Transform.MaxPayload gives it for any
+// transform.
+func MaxPayload(espLen int) int { return aeadTransform.MaxPayload(espLen) }

@@ -48,19 +48,36 @@ func FuzzOpen(f *testing.F) {
 			}
 			base := uintptr(unsafe.Pointer(unsafe.SliceData(in)))
 			p := uintptr(unsafe.Pointer(unsafe.SliceData(payload)))
-			if p != base+HeadroomLen || HeadroomLen+len(payload)+2+ICVLen > len(in) {
+			if p != base+uintptr(payloadOffset(sa)) || sa.Headroom()+len(payload)+2+sa.transform.ICVLen() > len(in) {
 				t.Fatalf("payload at offset %d, %d bytes, outside the %d-byte input", p-base, len(payload), len(in))
 			}
 			if seq == 0 || !sa.window.Check(seq) {
 				t.Fatalf("Open accepted seq %d", seq)
 			}
-			if len(data) == HeadroomLen+len(payload)+TrailerLen(len(payload)) {
-				if again := sealPayload(sa, payload, seq, nh); !bytes.Equal(again, data) {
+			if len(data) == sa.Headroom()+len(payload)+sa.TrailerLen(len(payload)) {
+				if again := resealPayload(sa, payload, seq, nh, data); !bytes.Equal(again, data) {
 					t.Fatalf("resealed packet differs:\n got %x\nwant %x", again, data)
 				}
 			}
 		}
 	})
+}
+
+// resealPayload seals payload as sealPayload does, but with the IV of
+// orig where the SA would draw its own (AES-CBC).
+func resealPayload(sa *SA, payload []byte, seq uint64, nh byte, orig []byte) []byte {
+	c, ok := sa.crypt.(*macCryptor)
+	if !ok || !c.cbc {
+		return sealPayload(sa, payload, seq, nh)
+	}
+	h, pad := sa.Headroom(), sa.transform.padLen(len(payload))
+	b := make([]byte, h+len(payload)+pad+2, h+len(payload)+sa.TrailerLen(len(payload)))
+	copy(b[h:], payload)
+	for i := range pad {
+		b[h+len(payload)+i] = byte(i + 1)
+	}
+	b[len(b)-2], b[len(b)-1] = byte(pad), nh
+	return c.sealWithIV(b, sa.spi, seq, orig[HeaderLen:h])
 }
 
 // TestFuzzSeedCorpus checks that the seed corpus still holds packets that

@@ -192,7 +192,7 @@ var katVectors = []katVector{
 
 // rawCryptor builds the cryptor of v straight from its key, bypassing
 // Config (which rejects SPI 0 and has no AES-192).
-func (v *katVector) rawCryptor(t *testing.T) *cryptor {
+func (v *katVector) rawCryptor(t *testing.T) *aeadCryptor {
 	t.Helper()
 	var aead cipher.AEAD
 	var err error
@@ -207,7 +207,7 @@ func (v *katVector) rawCryptor(t *testing.T) *cryptor {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := new(cryptor)
+	c := new(aeadCryptor)
 	c.init(aead, unhex(t, v.salt), v.esn)
 	return c
 }

@@ -2,6 +2,7 @@ package esp
 
 import (
 	"fmt"
+	"math"
 	"sync/atomic"
 )
 
@@ -56,6 +57,20 @@ func checkWindowSize(size int) error {
 			MinReplayWindow, MaxReplayWindow, size)
 	}
 	return nil
+}
+
+// SetFloor marks every sequence number up to and including floor as seen
+// and makes floor the top: the state of a window that had accepted floor,
+// as it is restored after a restart. Not safe for concurrent use with
+// Update.
+func (w *Window) SetFloor(floor uint64) {
+	for i := range w.blocks {
+		w.blocks[i].Store(math.MaxUint64)
+	}
+	// In the top's block only the bits up to floor are seen; the ones
+	// above are numbers Update must still accept.
+	w.blocks[w.index(floor)].Store(math.MaxUint64 >> (blockBits - 1 - floor%blockBits))
+	w.top.Store(floor)
 }
 
 // Size returns the window size in packets.

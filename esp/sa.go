@@ -16,12 +16,19 @@ type Config struct {
 	// SPI identifies the SA on the wire; 0 to 255 are reserved
 	// (RFC 4303 §2.1) and rejected.
 	SPI uint32
-	// Algorithm is the AEAD transform.
+	// Algorithm is the encryption transform.
 	Algorithm Algorithm
-	// Key is the key material, Algorithm.KeyLen() bytes: the cipher key
-	// followed by the 4-byte salt (RFC 4106 §8.1, RFC 7634 §2), as IKEv2
-	// takes it from KEYMAT.
+	// Integrity is the integrity transform: IntegrityNone with an AEAD,
+	// and required with AES-CBC and NullEncryption.
+	Integrity Integrity
+	// Key is the encryption key material, Algorithm.KeyLen() bytes: for
+	// an AEAD the cipher key followed by the 4-byte salt (RFC 4106 §8.1,
+	// RFC 7634 §2), for AES-CBC the AES key, and empty for NULL. IKEv2
+	// takes it from KEYMAT (see SplitKeymat).
 	Key []byte
+	// AuthKey is the integrity key, Integrity.KeyLen() bytes; empty with
+	// an AEAD.
+	AuthKey []byte
 	// ESN enables 64-bit extended sequence numbers (RFC 4303 §2.2.1).
 	ESN bool
 	// ReplayWindow is the inbound anti-replay window in packets: a power
@@ -35,6 +42,30 @@ type Config struct {
 	// with ErrLifetime (inbound); SoftExpired reports the soft ones.
 	SoftPackets, HardPackets uint64
 	SoftBytes, HardBytes     uint64
+
+	// The sequence state of a manually keyed SA, which outlives the
+	// process (see package esp/seqstate). IKE-keyed SAs leave them zero.
+
+	// FirstSeq is the first outbound sequence number (0 means 1): one
+	// above every number this key may have sent before.
+	FirstSeq uint64
+	// Reserver, if set, makes outbound sequence numbers durable before
+	// they are used: NextSeq hands out only numbers that a Reserve call
+	// has covered. See SeqReserver.
+	Reserver SeqReserver
+	// SeqBlock is how many sequence numbers one reservation covers; 0
+	// means DefaultSeqBlock.
+	SeqBlock uint64
+	// ReplayFloor makes an inbound SA treat every sequence number up to
+	// and including it as already seen: the window's top before the
+	// process restarted, so that packets captured before are dropped as
+	// replays.
+	ReplayFloor uint64
+}
+
+// Transform returns c's encryption and integrity algorithms.
+func (c *Config) Transform() Transform {
+	return Transform{Algorithm: c.Algorithm, Integrity: c.Integrity}
 }
 
 // Validate reports the first problem with c, in words meant for the person
@@ -43,11 +74,20 @@ func (c *Config) Validate() error {
 	if c.SPI < minSPI {
 		return fmt.Errorf("esp: SPI %d is reserved (RFC 4303 §2.1); use 256 or more", c.SPI)
 	}
-	if !c.Algorithm.valid() {
-		return fmt.Errorf("esp: unknown algorithm %v (want aes128gcm16, aes256gcm16 or chacha20poly1305)", c.Algorithm)
+	if err := c.Transform().Validate(); err != nil {
+		return err
 	}
 	if n := c.Algorithm.KeyLen(); len(c.Key) != n {
-		return fmt.Errorf("esp: key must be %d bytes (hex %d digits) for %v, got %d", n, 2*n, c.Algorithm, len(c.Key))
+		if c.Algorithm.IsAEAD() {
+			return fmt.Errorf("esp: key must be %d bytes (hex %d digits) for %v, got %d", n, 2*n, c.Algorithm, len(c.Key))
+		}
+		return fmt.Errorf("esp: encryption key must be %d bytes (hex %d digits) for %v, got %d", n, 2*n, c.Algorithm, len(c.Key))
+	}
+	if n := c.Integrity.KeyLen(); len(c.AuthKey) != n {
+		if n == 0 {
+			return fmt.Errorf("esp: %v takes no authentication key", c.Algorithm)
+		}
+		return fmt.Errorf("esp: authentication key must be %d bytes (hex %d digits) for %v, got %d", n, 2*n, c.Integrity, len(c.AuthKey))
 	}
 	if c.ReplayWindow != 0 {
 		if err := checkWindowSize(c.ReplayWindow); err != nil {
@@ -81,6 +121,8 @@ const (
 // one atomic snapshot of all of them.
 type Stats struct {
 	TxPackets, TxBytes uint64 // reported by CountTx
+	ReserveWaits       uint64 // NextSeq waited for a sequence number reservation
+	ReserveErrors      uint64 // reservations that failed (see SeqReserver)
 	RxPackets, RxBytes uint64 // accepted by Accept; bytes of payload
 	AuthFailures       uint64 // ICV did not verify
 	Replays            uint64 // seen, too old or zero sequence numbers
@@ -96,17 +138,21 @@ type Stats struct {
 // Each method states its own concurrency contract; all counters and Stats
 // are safe for concurrent use.
 type SA struct {
-	spi     uint32
-	config  Config // without Key
-	maxSeq  uint64 // highest sequence number the SA may send
-	softSeq uint64 // sequence number from which SoftExpired reports true
+	spi       uint32
+	config    Config // without Key and AuthKey
+	transform Transform
+	minLen    int    // shortest packet Open looks at
+	maxSeq    uint64 // highest sequence number the SA may send
+	softSeq   uint64 // sequence number from which SoftExpired reports true
 
 	crypt  cryptor
 	window Window
 
 	lastSeq atomic.Uint64 // outbound: last sequence number handed out
+	res     reservation   // outbound: durable sequence number reservations
 
 	txPackets, txBytes atomic.Uint64
+	reserveWaits       atomic.Uint64
 	rxPackets, rxBytes atomic.Uint64
 	authFailures       atomic.Uint64
 	replays            atomic.Uint64
@@ -118,7 +164,9 @@ type SA struct {
 }
 
 // NewSA validates c and returns an SA for it. The key material is used to
-// set up the cipher and not retained; c.Key may be reused by the caller.
+// set up the cipher and not retained; c.Key and c.AuthKey may be reused by
+// the caller. With a Reserver, NewSA makes the first reservation before it
+// returns, and fails if that fails.
 func NewSA(c Config) (*SA, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -126,31 +174,79 @@ func NewSA(c Config) (*SA, error) {
 	if c.ReplayWindow == 0 {
 		c.ReplayWindow = DefaultReplayWindow
 	}
-	keyLen := len(c.Key) - saltLen
-	aead, err := c.Algorithm.newAEAD(c.Key[:keyLen])
-	if err != nil {
-		return nil, err
+	if c.SeqBlock == 0 {
+		c.SeqBlock = DefaultSeqBlock
 	}
-	sa := &SA{spi: c.SPI, softCh: make(chan struct{})}
-	sa.crypt.init(aead, c.Key[keyLen:], c.ESN)
+	t := c.Transform()
+	sa := &SA{spi: c.SPI, transform: t, softCh: make(chan struct{})}
+	sa.minLen = t.Headroom() + t.BlockLen() + t.ICVLen()
+	if t.Algorithm.IsAEAD() {
+		keyLen := len(c.Key) - saltLen
+		aead, err := c.Algorithm.newAEAD(c.Key[:keyLen])
+		if err != nil {
+			return nil, err
+		}
+		crypt := new(aeadCryptor)
+		crypt.init(aead, c.Key[keyLen:], c.ESN)
+		sa.crypt = crypt
+	} else {
+		crypt, err := newMACCryptor(t, c.Key, c.AuthKey, c.ESN)
+		if err != nil {
+			return nil, fmt.Errorf("esp: %v", err)
+		}
+		sa.crypt = crypt
+	}
 	sa.window.Init(c.ReplayWindow)
+	if c.ReplayFloor != 0 {
+		sa.window.SetFloor(c.ReplayFloor)
+	}
 	sa.maxSeq = math.MaxUint32
 	if c.ESN {
 		sa.maxSeq = math.MaxUint64
 	}
 	// Ask for a rekey well before the sequence numbers run out.
 	sa.softSeq = sa.maxSeq - sa.maxSeq/8
-	c.Key = nil
+	if c.FirstSeq > 1 {
+		sa.lastSeq.Store(min(c.FirstSeq-1, sa.maxSeq))
+	}
+	c.Key, c.AuthKey = nil, nil
 	sa.config = c
+	if c.Reserver != nil {
+		sa.res.init(c.Reserver, c.SeqBlock, sa.lastSeq.Load())
+		if err := sa.res.reserveSync(sa.lastSeq.Load() + 1); err != nil {
+			return nil, fmt.Errorf("esp: SA %#x: reserving sequence numbers: %v", c.SPI, err)
+		}
+	}
 	return sa, nil
 }
 
 // SPI returns the SA's SPI.
 func (sa *SA) SPI() uint32 { return sa.spi }
 
-// Config returns the SA's configuration without the key material (Key is
-// nil) and with ReplayWindow filled in.
+// Config returns the SA's configuration without the key material (Key and
+// AuthKey are nil) and with ReplayWindow and SeqBlock filled in.
 func (sa *SA) Config() Config { return sa.config }
+
+// Transform returns the SA's encryption and integrity algorithms.
+func (sa *SA) Transform() Transform { return sa.transform }
+
+// Headroom is the number of bytes Seal needs before the payload, and the
+// offset of the payload in the packet it makes: the ESP header and the IV
+// of the SA's transform, at most MaxHeadroomLen.
+func (sa *SA) Headroom() int { return sa.transform.Headroom() }
+
+// TrailerLen returns the number of bytes Seal appends to a payload of n
+// bytes: padding, pad length, next header and ICV.
+func (sa *SA) TrailerLen(n int) int { return sa.transform.TrailerLen(n) }
+
+// LastSeq returns the last outbound sequence number handed out by NextSeq
+// (FirstSeq-1 before the first).
+func (sa *SA) LastSeq() uint64 { return sa.lastSeq.Load() }
+
+// ReplayTop returns the highest inbound sequence number accepted so far
+// (ReplayFloor, or 0, before the first): what a restart must not accept
+// again.
+func (sa *SA) ReplayTop() uint64 { return sa.window.Top() }
 
 // NextSeq returns the next outbound sequence number; the first is 1. It
 // returns ok=false, and keeps doing so, once the sequence numbers are
@@ -170,42 +266,54 @@ func (sa *SA) NextSeq() (seq uint64, ok bool) {
 	if c.HardBytes != 0 && sa.txBytes.Load() >= c.HardBytes {
 		return 0, false
 	}
+	if sa.config.Reserver != nil && !sa.reserved(last+1) {
+		return 0, false
+	}
 	sa.lastSeq.Store(last + 1)
 	return last + 1, true
 }
 
-// Seal encrypts one packet in place. b[:HeadroomLen] is reserved for the
-// ESP header and IV, and b[HeadroomLen:] is the payload. Seal writes the
-// SPI, the low 32 bits of seq, the IV (seq as 64 bits, big-endian), the
-// padding (1, 2, 3, ...), the pad length, nextHeader and the ICV, and
-// returns b extended to the whole ESP packet, in b's array. It panics if
-// len(b) < HeadroomLen or cap(b) < len(b)+TrailerLen(len(b)-HeadroomLen).
+// Seal encrypts one packet in place. b[:sa.Headroom()] is reserved for the
+// ESP header and IV, and b[sa.Headroom():] is the payload. Seal writes the
+// SPI, the low 32 bits of seq, the IV, the padding (1, 2, 3, ...), the pad
+// length, nextHeader and the ICV, and returns b extended to the whole ESP
+// packet, in b's array. It panics if len(b) < sa.Headroom() or
+// cap(b) < len(b)+sa.TrailerLen(len(b)-sa.Headroom()).
+//
+// The IV of the AEAD transforms is seq as 64 bits, big-endian (unique
+// under the key, RFC 4106 §3.1); that of AES-CBC is seq encrypted under a
+// secret per-SA key, so that it is unpredictable (RFC 3602 §2.3).
 //
 // seq must come from NextSeq and be sealed only once. Seal is safe for
 // concurrent use (many workers, each with its own seq) and allocates
 // nothing.
 func (sa *SA) Seal(b []byte, seq uint64, nextHeader byte) []byte {
-	if len(b) < HeadroomLen {
+	t := sa.transform
+	h := t.Headroom()
+	if len(b) < h {
 		panic("esp: Seal: no headroom for the ESP header")
 	}
-	n := len(b) - HeadroomLen
-	pad := padLen(n)
-	if cap(b)-len(b) < pad+trailerFixedLen+ICVLen {
+	n := len(b) - h
+	pad := t.padLen(n)
+	if cap(b)-len(b) < pad+trailerFixedLen+t.ICVLen() {
 		panic("esp: Seal: no room for the ESP trailer")
 	}
 	b = b[:len(b)+pad+trailerFixedLen]
-	t := b[HeadroomLen+n:]
+	tr := b[h+n:]
 	for i := range pad {
-		t[i] = byte(i + 1)
+		tr[i] = byte(i + 1)
 	}
-	t[pad] = byte(pad)
-	t[pad+1] = nextHeader
-	return sa.crypt.sealWithIV(b, sa.spi, seq, seq)
+	tr[pad] = byte(pad)
+	tr[pad+1] = nextHeader
+	return sa.crypt.seal(b, sa.spi, seq)
 }
 
 // Open authenticates and decrypts the ESP packet b (SPI to ICV) in place
-// and returns its payload, which aliases b (it starts at b[HeadroomLen]),
-// its next header and its full sequence number.
+// and returns its payload, which aliases b, its next header and its full
+// sequence number. The payload starts at b[sa.Headroom()], and never
+// before b[HeadroomLen]: with NULL encryption, whose headroom is shorter,
+// Open moves it there, so the caller always has HeadroomLen bytes in
+// front of it.
 //
 // With ESN, the high 32 bits of the sequence number are inferred from the
 // replay window's top (RFC 4303 Appendix A2.2). A sequence number that the
@@ -218,7 +326,7 @@ func (sa *SA) Seal(b []byte, seq uint64, nextHeader byte) []byte {
 // After an error the contents of b are unspecified. Open is safe for
 // concurrent use, also with Accept, never panics, and allocates nothing.
 func (sa *SA) Open(b []byte) (payload []byte, nextHeader byte, seq uint64, err error) {
-	if len(b) < minPacketLen {
+	if len(b) < sa.minLen {
 		return nil, 0, 0, ErrShort
 	}
 	if binary.BigEndian.Uint32(b[offSPI:]) != sa.spi {
@@ -232,7 +340,7 @@ func (sa *SA) Open(b []byte) (payload []byte, nextHeader byte, seq uint64, err e
 		sa.replays.Add(1)
 		return nil, 0, 0, ErrReplay
 	}
-	payload, nextHeader, err = sa.crypt.openRaw(b, seq)
+	payload, nextHeader, err = sa.crypt.open(b, seq)
 	switch err {
 	case nil:
 		return payload, nextHeader, seq, nil
@@ -250,7 +358,7 @@ func (sa *SA) Open(b []byte) (payload []byte, nextHeader byte, seq uint64, err e
 // above the replay window (RFC 4303 Appendix A2.2); a number that would lie
 // below sequence number 0 or above 2^64-1 is invalid.
 func (sa *SA) inferSeq(low uint32) (uint64, bool) {
-	if !sa.crypt.esn {
+	if !sa.config.ESN {
 		return uint64(low), low != 0
 	}
 	top := sa.window.Top()
@@ -350,6 +458,8 @@ func (sa *SA) Stats() Stats {
 	return Stats{
 		TxPackets:     sa.txPackets.Load(),
 		TxBytes:       sa.txBytes.Load(),
+		ReserveWaits:  sa.reserveWaits.Load(),
+		ReserveErrors: sa.res.errors.Load(),
 		RxPackets:     sa.rxPackets.Load(),
 		RxBytes:       sa.rxBytes.Load(),
 		AuthFailures:  sa.authFailures.Load(),

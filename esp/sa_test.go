@@ -10,7 +10,17 @@ import (
 	"testing"
 )
 
-var algorithms = []Algorithm{AES128GCM16, AES256GCM16, ChaCha20Poly1305}
+// algorithms is every transform: the AEADs, AES-CBC with each key size
+// and integrity algorithm, and NULL with each integrity algorithm.
+var algorithms = func() []Transform {
+	ts := []Transform{{Algorithm: AES128GCM16}, {Algorithm: AES256GCM16}, {Algorithm: ChaCha20Poly1305}}
+	for _, a := range []Algorithm{AES128CBC, AES192CBC, AES256CBC, NullEncryption} {
+		for _, i := range []Integrity{HMACSHA1_96, HMACSHA256_128, HMACSHA384_192, HMACSHA512_256} {
+			ts = append(ts, Transform{Algorithm: a, Integrity: i})
+		}
+	}
+	return ts
+}()
 
 // testKey returns deterministic key material for a.
 func testKey(a Algorithm) []byte {
@@ -21,9 +31,27 @@ func testKey(a Algorithm) []byte {
 	return k
 }
 
-func newTestSA(t testing.TB, a Algorithm, esn bool) *SA {
+// testAuthKey returns deterministic integrity key material for i.
+func testAuthKey(i Integrity) []byte {
+	k := make([]byte, i.KeyLen())
+	for j := range k {
+		k[j] = byte(j*5 + 100 + int(i))
+	}
+	return k
+}
+
+// testConfig returns an SA configuration for tr with the test keys.
+func testConfig(tr Transform, esn bool) Config {
+	c := Config{SPI: 0x1000, Algorithm: tr.Algorithm, Integrity: tr.Integrity, Key: testKey(tr.Algorithm), ESN: esn}
+	if tr.Integrity != IntegrityNone {
+		c.AuthKey = testAuthKey(tr.Integrity)
+	}
+	return c
+}
+
+func newTestSA(t testing.TB, tr Transform, esn bool) *SA {
 	t.Helper()
-	sa, err := NewSA(Config{SPI: 0x1000, Algorithm: a, Key: testKey(a), ESN: esn})
+	sa, err := NewSA(testConfig(tr, esn))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,19 +61,28 @@ func newTestSA(t testing.TB, a Algorithm, esn bool) *SA {
 // sealPayload seals a copy of payload with seq in a fresh buffer of exactly
 // the capacity Seal needs.
 func sealPayload(sa *SA, payload []byte, seq uint64, nh byte) []byte {
-	b := make([]byte, HeadroomLen+len(payload), HeadroomLen+len(payload)+TrailerLen(len(payload)))
-	copy(b[HeadroomLen:], payload)
+	h := sa.Headroom()
+	b := make([]byte, h+len(payload), h+len(payload)+sa.TrailerLen(len(payload)))
+	copy(b[h:], payload)
 	return sa.Seal(b, seq, nh)
 }
 
+// payloadOffset is where Open puts the payload of sa's packets.
+func payloadOffset(sa *SA) int { return max(sa.Headroom(), HeadroomLen) }
+
 func TestParseAlgorithm(t *testing.T) {
-	for _, a := range algorithms {
-		got, err := ParseAlgorithm(a.String())
-		if err != nil || got != a {
-			t.Errorf("ParseAlgorithm(%q) = %v, %v", a.String(), got, err)
+	for _, tr := range algorithms {
+		got, err := ParseTransform(tr.String())
+		if err != nil || got != tr {
+			t.Errorf("ParseTransform(%q) = %v, %v", tr.String(), got, err)
+		}
+		a, err := ParseAlgorithm(tr.Algorithm.String())
+		if err != nil || a != tr.Algorithm {
+			t.Errorf("ParseAlgorithm(%q) = %v, %v", tr.Algorithm.String(), a, err)
 		}
 	}
-	want := map[Algorithm]string{AES128GCM16: "aes128gcm16", AES256GCM16: "aes256gcm16", ChaCha20Poly1305: "chacha20poly1305"}
+	want := map[Algorithm]string{AES128GCM16: "aes128gcm16", AES256GCM16: "aes256gcm16", ChaCha20Poly1305: "chacha20poly1305",
+		AES128CBC: "aes128", AES192CBC: "aes192", AES256CBC: "aes256", NullEncryption: "null"}
 	for a, s := range want {
 		if a.String() != s {
 			t.Errorf("%d.String() = %q, want %q", a, a.String(), s)
@@ -61,8 +98,67 @@ func TestParseAlgorithm(t *testing.T) {
 	}
 }
 
+// TestParseTransform: the strongSwan spellings of the transforms of the
+// issue's seed configurations, and the pairs that are refused.
+func TestParseTransform(t *testing.T) {
+	good := map[string]Transform{
+		"aes256-sha256":    {AES256CBC, HMACSHA256_128},
+		"aes128-sha1":      {AES128CBC, HMACSHA1_96},
+		"aes192-sha2_384":  {AES192CBC, HMACSHA384_192},
+		"aes256-sha512":    {AES256CBC, HMACSHA512_256},
+		"null-sha256":      {NullEncryption, HMACSHA256_128},
+		"aes256gcm16":      {AES256GCM16, IntegrityNone},
+		"chacha20poly1305": {ChaCha20Poly1305, IntegrityNone},
+	}
+	for s, want := range good {
+		if got, err := ParseTransform(s); err != nil || got != want {
+			t.Errorf("ParseTransform(%q) = %v, %v; want %v", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"aes256", "null", "aes256gcm16-sha256", "aes256-md5", "aes256-", "3des-sha1", "", "aes256-sha256-modp3072"} {
+		if tr, err := ParseTransform(s); err == nil || !strings.HasPrefix(err.Error(), "esp: ") {
+			t.Errorf("ParseTransform(%q) = %v, %v; want an error", s, tr, err)
+		}
+	}
+}
+
+// TestTransformSizes checks the sizes the dataplane's MTU arithmetic reads
+// against the RFCs: RFC 3602 §3 (16-byte IV, 16-byte block), RFC 2404 §2
+// (12-byte ICV), RFC 4868 §2.3 (16, 24, 32-byte ICVs), RFC 4106 §3 and
+// RFC 2410 (no IV, 4-byte alignment of RFC 4303 §2.4).
+func TestTransformSizes(t *testing.T) {
+	tests := []struct {
+		tr                          Transform
+		headroom, icv, block, keyLn int
+	}{
+		{Transform{AES256GCM16, 0}, 16, 16, 4, 0},
+		{Transform{AES128CBC, HMACSHA1_96}, 24, 12, 16, 20},
+		{Transform{AES256CBC, HMACSHA256_128}, 24, 16, 16, 32},
+		{Transform{AES192CBC, HMACSHA384_192}, 24, 24, 16, 48},
+		{Transform{AES256CBC, HMACSHA512_256}, 24, 32, 16, 64},
+		{Transform{NullEncryption, HMACSHA256_128}, 8, 16, 4, 32},
+	}
+	for _, tt := range tests {
+		if tt.tr.Headroom() != tt.headroom || tt.tr.ICVLen() != tt.icv || tt.tr.BlockLen() != tt.block || tt.tr.Integrity.KeyLen() != tt.keyLn {
+			t.Errorf("%v: headroom %d icv %d block %d authkey %d", tt.tr, tt.tr.Headroom(), tt.tr.ICVLen(), tt.tr.BlockLen(), tt.tr.Integrity.KeyLen())
+		}
+		if tt.tr.Headroom() > MaxHeadroomLen {
+			t.Errorf("%v: headroom above MaxHeadroomLen", tt.tr)
+		}
+		// MaxPayload is the largest payload that fits, for every length.
+		for espLen := 0; espLen < 200; espLen++ {
+			m := tt.tr.MaxPayload(espLen)
+			fits := func(n int) bool { return tt.tr.Headroom()+n+tt.tr.TrailerLen(n) <= espLen }
+			if m >= 0 && !fits(m) || fits(m+1) {
+				t.Fatalf("%v: MaxPayload(%d) = %d", tt.tr, espLen, m)
+			}
+		}
+	}
+}
+
 func TestKeyLen(t *testing.T) {
-	want := map[Algorithm]int{AES128GCM16: 20, AES256GCM16: 36, ChaCha20Poly1305: 36, 0: 0, 4: 0}
+	want := map[Algorithm]int{AES128GCM16: 20, AES256GCM16: 36, ChaCha20Poly1305: 36, 0: 0, 9: 0,
+		AES128CBC: 16, AES192CBC: 24, AES256CBC: 32, NullEncryption: 0}
 	for a, n := range want {
 		if a.KeyLen() != n {
 			t.Errorf("%v.KeyLen() = %d, want %d", a, a.KeyLen(), n)
@@ -169,7 +265,7 @@ func TestTrailerLenAndMaxPayload(t *testing.T) {
 // TestSealLayout checks the header, IV and trailer Seal writes, by opening
 // the packet with the raw helper and reading the trailer directly.
 func TestSealLayout(t *testing.T) {
-	sa := newTestSA(t, AES128GCM16, true)
+	sa := newTestSA(t, Transform{Algorithm: AES128GCM16}, true)
 	for n := range 8 {
 		payload := bytes.Repeat([]byte{0xaa}, n)
 		seq := uint64(0x0102030405060708)
@@ -219,8 +315,8 @@ func TestRoundTrip(t *testing.T) {
 				if !bytes.Equal(got, payload) || gotNH != nh || gotSeq != seq {
 					t.Fatalf("%v esn=%v n=%d: got nh %d seq %d", a, esn, n, gotNH, gotSeq)
 				}
-				if &got[:1][0] != &pkt[HeadroomLen:][:1][0] && n > 0 {
-					t.Fatalf("payload does not alias the packet at HeadroomLen")
+				if n > 0 && &got[:1][0] != &pkt[payloadOffset(rx):][:1][0] {
+					t.Fatalf("payload does not alias the packet at %d", payloadOffset(rx))
 				}
 				if !rx.Accept(gotSeq, len(got)) {
 					t.Fatalf("Accept(%d) = false", gotSeq)
@@ -252,7 +348,7 @@ func TestAlgorithmsDiffer(t *testing.T) {
 }
 
 func TestSealPanicsWithoutRoom(t *testing.T) {
-	sa := newTestSA(t, AES128GCM16, false)
+	sa := newTestSA(t, Transform{Algorithm: AES128GCM16}, false)
 	mustPanic := func(name string, f func()) {
 		t.Helper()
 		defer func() {
@@ -270,7 +366,7 @@ func TestSealPanicsWithoutRoom(t *testing.T) {
 }
 
 func TestNextSeqExhaustion(t *testing.T) {
-	sa := newTestSA(t, AES128GCM16, false)
+	sa := newTestSA(t, Transform{Algorithm: AES128GCM16}, false)
 	sa.lastSeq.Store(math.MaxUint32 - 2) // test hook: skip 4 billion packets
 	for _, want := range []uint64{math.MaxUint32 - 1, math.MaxUint32} {
 		if seq, ok := sa.NextSeq(); !ok || seq != want {
@@ -286,7 +382,7 @@ func TestNextSeqExhaustion(t *testing.T) {
 		t.Fatal("SoftExpired false at the end of the sequence space")
 	}
 
-	esn := newTestSA(t, AES128GCM16, true)
+	esn := newTestSA(t, Transform{Algorithm: AES128GCM16}, true)
 	esn.lastSeq.Store(math.MaxUint32 - 1)
 	for _, want := range []uint64{math.MaxUint32, math.MaxUint32 + 1} {
 		if seq, ok := esn.NextSeq(); !ok || seq != want {
@@ -306,7 +402,7 @@ func TestNextSeqExhaustion(t *testing.T) {
 }
 
 func TestSoftExpiredSequenceSpace(t *testing.T) {
-	sa := newTestSA(t, AES128GCM16, false)
+	sa := newTestSA(t, Transform{Algorithm: AES128GCM16}, false)
 	soft := uint64(math.MaxUint32 - math.MaxUint32/8)
 	sa.lastSeq.Store(soft - 2)
 	sa.NextSeq()
@@ -446,7 +542,7 @@ func TestESNWrap(t *testing.T) {
 // TestESNInference checks inferSeq against RFC 4303 Appendix A2.2 at the
 // edges of both cases.
 func TestESNInference(t *testing.T) {
-	sa := newTestSA(t, AES128GCM16, true) // window 1024
+	sa := newTestSA(t, Transform{Algorithm: AES128GCM16}, true) // window 1024
 	const w = 1024
 	tests := []struct {
 		top  uint64
@@ -489,8 +585,8 @@ func TestESNInference(t *testing.T) {
 }
 
 func TestNonESNSequenceZero(t *testing.T) {
-	tx := newTestSA(t, AES128GCM16, false)
-	rx := newTestSA(t, AES128GCM16, false)
+	tx := newTestSA(t, Transform{Algorithm: AES128GCM16}, false)
+	rx := newTestSA(t, Transform{Algorithm: AES128GCM16}, false)
 	pkt := sealPayload(tx, []byte("x"), 0, 4) // a broken peer sends seq 0
 	if _, _, _, err := rx.Open(pkt); err != ErrReplay {
 		t.Fatalf("seq 0: err = %v, want ErrReplay", err)
@@ -501,8 +597,8 @@ func TestNonESNSequenceZero(t *testing.T) {
 }
 
 func TestReplayCounted(t *testing.T) {
-	tx := newTestSA(t, AES256GCM16, false)
-	rx := newTestSA(t, AES256GCM16, false)
+	tx := newTestSA(t, Transform{Algorithm: AES256GCM16}, false)
+	rx := newTestSA(t, Transform{Algorithm: AES256GCM16}, false)
 	pkt := sealPayload(tx, []byte("abc"), 7, 4)
 	_, _, seq, err := rx.Open(bytes.Clone(pkt))
 	if err != nil {
@@ -540,6 +636,12 @@ func TestBadInput(t *testing.T) {
 			rx := newTestSA(t, a, esn)
 			rx.Accept(100, 0)
 			good := sealPayload(tx, []byte("some payload bytes"), 101, 47)
+			// Four bytes more or less still end on AEAD and NULL's
+			// 4-byte boundary, and fail the ICV; not on CBC's block.
+			misaligned4 := ErrAuth
+			if a.BlockLen() > 4 {
+				misaligned4 = ErrShort
+			}
 			tests := []struct {
 				name   string
 				mangle func([]byte) []byte
@@ -548,13 +650,14 @@ func TestBadInput(t *testing.T) {
 				{"spi", func(b []byte) []byte { b[0] ^= 0x80; return b }, ErrSPI},
 				{"seq", func(b []byte) []byte { b[7] ^= 2; return b }, ErrAuth},
 				{"iv", func(b []byte) []byte { b[9] ^= 1; return b }, ErrAuth},
-				{"ciphertext", func(b []byte) []byte { b[HeadroomLen+3] ^= 0x10; return b }, ErrAuth},
-				{"trailer", func(b []byte) []byte { b[len(b)-ICVLen-1] ^= 1; return b }, ErrAuth},
+				{"ciphertext", func(b []byte) []byte { b[rx.Headroom()+3] ^= 0x10; return b }, ErrAuth},
+				{"trailer", func(b []byte) []byte { b[len(b)-a.ICVLen()-1] ^= 1; return b }, ErrAuth},
 				{"icv", func(b []byte) []byte { b[len(b)-1] ^= 0x40; return b }, ErrAuth},
-				{"truncated4", func(b []byte) []byte { return b[:len(b)-4] }, ErrAuth},
+				{"truncated4", func(b []byte) []byte { return b[:len(b)-4] }, misaligned4},
 				{"truncated1", func(b []byte) []byte { return b[:len(b)-1] }, ErrShort},
-				{"appended4", func(b []byte) []byte { return append(b, 0, 0, 0, 0) }, ErrAuth},
-				{"short", func(b []byte) []byte { return b[:minPacketLen-1] }, ErrShort},
+				{"appended4", func(b []byte) []byte { return append(b, 0, 0, 0, 0) }, misaligned4},
+				{"truncated-block", func(b []byte) []byte { return b[:len(b)-a.BlockLen()] }, ErrAuth},
+				{"short", func(b []byte) []byte { return b[:rx.minLen-1] }, ErrShort},
 				{"empty", func(b []byte) []byte { return b[:0] }, ErrShort},
 			}
 			for _, tt := range tests {
@@ -605,12 +708,13 @@ func TestBadPadding(t *testing.T) {
 		for i, tt := range tests {
 			seq := uint64(i + 1)
 			pt := append([]byte{9, 9, 9, 9, 9, 9}, tt.trailer...)
-			if len(pt)%4 != 0 {
+			for len(pt)%a.BlockLen() != 0 {
 				pt = append([]byte{9, 9}, pt...)
 			}
-			b := make([]byte, HeadroomLen+len(pt), HeadroomLen+len(pt)+ICVLen)
-			copy(b[HeadroomLen:], pt)
-			pkt := tx.crypt.sealWithIV(b, tx.spi, seq, seq)
+			h := tx.Headroom()
+			b := make([]byte, h+len(pt), h+len(pt)+a.ICVLen())
+			copy(b[h:], pt)
+			pkt := tx.crypt.seal(b, tx.spi, seq)
 			before := rx.Stats().BadPadding
 			payload, nh, _, err := rx.Open(pkt)
 			if err != tt.want {
@@ -634,7 +738,7 @@ func TestBadPadding(t *testing.T) {
 }
 
 func TestCountDrop(t *testing.T) {
-	sa := newTestSA(t, AES128GCM16, false)
+	sa := newTestSA(t, Transform{Algorithm: AES128GCM16}, false)
 	sa.CountDrop(DropNextHeader)
 	sa.CountDrop(DropGRE)
 	sa.CountDrop(DropGRE)
@@ -659,7 +763,9 @@ func TestConcurrent(t *testing.T) {
 	for _, a := range algorithms {
 		const packets = 4000
 		tx := newTestSA(t, a, true)
-		rx, err := NewSA(Config{SPI: 0x1000, Algorithm: a, Key: testKey(a), ESN: true, ReplayWindow: 8192})
+		cfg := testConfig(a, true)
+		cfg.ReplayWindow = 8192
+		rx, err := NewSA(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -733,12 +839,12 @@ func TestNoAllocs(t *testing.T) {
 		for _, esn := range []bool{false, true} {
 			tx := newTestSA(t, a, esn)
 			rx := newTestSA(t, a, esn)
-			buf := make([]byte, HeadroomLen+1400+TrailerLen(1400))
+			buf := make([]byte, tx.Headroom()+1400+tx.TrailerLen(1400))
 			var pkt []byte
 			seq := uint64(0)
 			if n := testing.AllocsPerRun(200, func() {
 				seq++
-				pkt = tx.Seal(buf[:HeadroomLen+1400], seq, 4)
+				pkt = tx.Seal(buf[:tx.Headroom()+1400], seq, 4)
 			}); n != 0 {
 				t.Errorf("%v esn=%v: Seal allocates %v", a, esn, n)
 			}

@@ -9,7 +9,7 @@ import (
 // 0xFF, IKE follows a 4-byte zero non-ESP marker, anything else starts
 // with a non-zero SPI.
 func TestClassifyUDP(t *testing.T) {
-	sa := newTestSA(t, AES128GCM16, false)
+	sa := newTestSA(t, Transform{Algorithm: AES128GCM16}, false)
 	esp := sealPayload(sa, nil, 1, 59)
 	if len(esp) != minPacketLen {
 		t.Fatalf("empty sealed packet is %d bytes, want %d", len(esp), minPacketLen)

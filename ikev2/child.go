@@ -20,13 +20,32 @@ type childSA struct {
 	localTS, peerTS []Selector
 	upAt            time.Time
 	rekeyAt         time.Time // when we rekey it
+	hardAt          time.Time // when it is deleted, rekeyed or not (lifetime.go)
+	// announced says the runner was told (ChildSAUp); pending is that
+	// event while it was not, with the keys.
+	announced bool
+	pending   *ChildSAUp
+	// successor is the Child SA that replaced this one by a rekey: when
+	// this one's DELETE exchange is done, the runner may send with it
+	// (ChildSAOutbound).
+	successor *childSA
+}
+
+// retired is called when the DELETE exchange of c, replaced by a rekey, is
+// done: the peer has c's successor, which the runner may now send with.
+func (s *Session) retired(c *childSA) {
+	if n := c.successor; n != nil && n.announced {
+		s.emit(ChildSAOutbound{InSPI: n.inSPI, OutSPI: n.outSPI})
+	}
+	c.successor = nil
 }
 
 // minESPSPI is the smallest SPI we choose: 1-255 are reserved by IANA
 // (RFC 4303 §2.1).
 const minESPSPI = 256
 
-// newESPSPI returns a random inbound ESP SPI.
+// newESPSPI returns a random inbound ESP SPI that none of our Child SAs
+// uses, and that the dataplane does not use either (Config.SPIInUse).
 func (s *Session) newESPSPI() (uint32, error) {
 	for {
 		b, err := s.randomBytes(4)
@@ -34,27 +53,71 @@ func (s *Session) newESPSPI() (uint32, error) {
 			return 0, err
 		}
 		spi := binary.BigEndian.Uint32(b)
-		if spi >= minESPSPI && (s.sa == nil || s.sa.child == nil || s.sa.child.inSPI != spi) {
+		if spi >= minESPSPI && !s.inSPIUsed(spi) && (s.cfg.SPIInUse == nil || !s.cfg.SPIInUse(spi)) {
 			return spi, nil
 		}
 	}
 }
 
-// childKeys derives the KEYMAT of a Child SA (§2.17) and returns it as our
+// inSPIUsed reports whether one of the session's Child SAs, or an exchange
+// in progress, has inbound SPI spi.
+func (s *Session) inSPIUsed(spi uint32) bool {
+	for _, sa := range [...]*ikeSA{s.sa, s.own, s.old} {
+		if sa == nil {
+			continue
+		}
+		if sa.childSPI == spi || (sa.childRekey != nil && sa.childRekey.inSPI == spi) {
+			return true
+		}
+		if sa.findChild(spi) != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// findChild returns the Child SA of sa, current or on its way out, whose
+// inbound SPI is spi.
+func (sa *ikeSA) findChild(spi uint32) *childSA {
+	if c := sa.child; c != nil && c.inSPI == spi {
+		return c
+	}
+	for _, c := range sa.extra {
+		if c.inSPI == spi {
+			return c
+		}
+	}
+	return nil
+}
+
+// childKeys derives the KEYMAT of a Child SA (§2.17) and returns our
 // inbound and outbound keys. initiator says whether we initiated the
 // exchange that created the SA: the first half protects the traffic from
-// that exchange's initiator.
-func childKeys(sa *ikeSA, prop ESPProposal, gir, ni, nr []byte, initiator bool) (in, out []byte, err error) {
-	el, il, err := ikecrypto.KeyLens(prop.Encr, prop.KeyBits, 0)
+// that exchange's initiator. Each half is the encryption key followed by
+// the integrity key (§2.17: "the encryption key (if any) MUST be taken
+// from the first bits and the integrity key (if any) MUST be taken from
+// the remaining bits").
+func childKeys(sa *ikeSA, prop ESPProposal, gir, ni, nr []byte, initiator bool) (in, out childKey, err error) {
+	el, il, err := ikecrypto.KeyLens(prop.Encr, prop.KeyBits, prop.Integ)
 	if err != nil {
-		return nil, nil, err
+		return childKey{}, childKey{}, err
 	}
 	i2r, r2i := ikecrypto.ChildKeys(sa.prf, sa.skd, gir, ni, nr, el+il)
-	if initiator {
-		return r2i, i2r, nil
+	split := func(k []byte) childKey {
+		c := childKey{enc: k[:el:el]}
+		if il > 0 {
+			c.auth = k[el:]
+		}
+		return c
 	}
-	return i2r, r2i, nil
+	if initiator {
+		return split(r2i), split(i2r), nil
+	}
+	return split(i2r), split(r2i), nil
 }
+
+// childKey is the key material of one direction of a Child SA.
+type childKey struct{ enc, auth []byte }
 
 // newChild builds an established Child SA and its ChildSAUp event.
 func (s *Session) newChild(sa *ikeSA, prop ESPProposal, inSPI, outSPI uint32, transport bool, localTS, peerTS []Selector,
@@ -64,32 +127,33 @@ func (s *Session) newChild(sa *ikeSA, prop ESPProposal, inSPI, outSPI uint32, tr
 		return nil, nil, err
 	}
 	c := &childSA{inSPI: inSPI, outSPI: outSPI, prop: prop, transport: transport, localTS: localTS, peerTS: peerTS, upAt: now,
-		rekeyAt: sa.rekeyTime(now, s.cfg.ChildLifetime)}
+		rekeyAt: sa.rekeyTime(now, s.cfg.ChildLifetime, s.cfg.ChildHardLifetime)}
+	c.hardAt = s.hardTime(sa, now, s.cfg.ChildLifetime, s.cfg.ChildHardLifetime)
 	up := &ChildSAUp{
 		InSPI: inSPI, OutSPI: outSPI,
-		Encr: prop.Encr, KeyBits: prop.KeyBits,
-		InKey: in, OutKey: out,
+		Encr: prop.Encr, KeyBits: prop.KeyBits, Integ: prop.Integ,
+		InKey: in.enc, OutKey: out.enc,
+		InAuthKey: in.auth, OutAuthKey: out.auth,
 		ESN:       prop.ESN,
 		Transport: transport,
 		Encap:     sa.nat(),
-		Peer:      espPeer(sa),
+		Peer:      s.espPeer(sa),
 		LocalTS:   localTS,
 		PeerTS:    peerTS,
 		Lifetime:  s.cfg.ChildLifetime,
+		Hard:      c.hardAt.Sub(now),
 		Rekeyed:   rekeyed,
 	}
 	return c, up, nil
 }
 
-// espPeer returns where ESP goes: the peer's IKE address and port 4500
-// (the port it uses for IKE after the NAT) with UDP encapsulation, else
-// its address alone.
-func espPeer(sa *ikeSA) netip.AddrPort {
+// espPeer returns where ESP goes: with UDP encapsulation the peer's IKE
+// address and port, moved from 500 to its NAT-T port (where it uses IKE
+// after the NAT), else its address alone.
+func (s *Session) espPeer(sa *ikeSA) netip.AddrPort {
 	if sa.nat() {
-		if sa.peer.Port() == portIKE {
-			return netip.AddrPortFrom(sa.peer.Addr(), portNATT)
-		}
-		return sa.peer
+		_, p := s.natPorts(sa.local, sa.peer)
+		return p
 	}
 	return netip.AddrPortFrom(sa.peer.Addr(), 0)
 }
@@ -106,10 +170,23 @@ func (s *Session) installChild(sa *ikeSA, prop ESPProposal, inSPI, outSPI uint32
 	s.commitChildSA(sa, c, up)
 }
 
-// commitChildSA makes c the Child SA of sa and emits its ChildSAUp.
+// commitChildSA makes c the Child SA of sa and emits its ChildSAUp, unless
+// sa is the redundant IKE SA of a crossing (crossing.go): then the runner
+// hears of c only if sa is promoted.
 func (s *Session) commitChildSA(sa *ikeSA, c *childSA, up *ChildSAUp) {
 	sa.child = c
 	sa.childErr = ""
+	c.pending = up
+	if !sa.redundant {
+		s.announce(c)
+	}
+}
+
+// announce emits c's ChildSAUp. The event carries the keys; the session
+// keeps no copy of them (the runner clears them once installed).
+func (s *Session) announce(c *childSA) {
+	up := c.pending
+	c.pending, c.announced = nil, true
 	s.emit(*up)
 }
 

@@ -171,6 +171,7 @@ type TransformID uint16
 
 // Transform IDs for TransformENCR (RFC 7296 §3.3.2, RFC 5282, RFC 7634).
 const (
+	EncrNull             TransformID = 11 // ENCR_NULL (RFC 2410); ESP only, with an integrity algorithm
 	EncrAESCBC           TransformID = 12 // ENCR_AES_CBC; needs a Key Length attribute
 	EncrAESGCM16         TransformID = 20 // ENCR_AES_GCM_16 (16-octet ICV); needs a Key Length attribute
 	EncrChaCha20Poly1305 TransformID = 28 // ENCR_CHACHA20_POLY1305; no Key Length attribute
@@ -178,6 +179,7 @@ const (
 
 // Transform IDs for TransformPRF (RFC 7296 §3.3.2, RFC 4868).
 const (
+	PRFHMACSHA1     TransformID = 2 // PRF_HMAC_SHA1 (RFC 2104); weak, opt-in
 	PRFHMACSHA2_256 TransformID = 5 // PRF_HMAC_SHA2_256
 	PRFHMACSHA2_384 TransformID = 6 // PRF_HMAC_SHA2_384
 	PRFHMACSHA2_512 TransformID = 7 // PRF_HMAC_SHA2_512
@@ -186,6 +188,7 @@ const (
 // Transform IDs for TransformINTEG (RFC 7296 §3.3.2, RFC 4868).
 const (
 	IntegNone             TransformID = 0  // NONE
+	IntegHMACSHA1_96      TransformID = 2  // AUTH_HMAC_SHA1_96 (RFC 2404); weak, opt-in
 	IntegHMACSHA2_256_128 TransformID = 12 // AUTH_HMAC_SHA2_256_128
 	IntegHMACSHA2_384_192 TransformID = 13 // AUTH_HMAC_SHA2_384_192
 	IntegHMACSHA2_512_256 TransformID = 14 // AUTH_HMAC_SHA2_512_256
@@ -195,7 +198,13 @@ const (
 // (RFC 7296 §3.3.2, RFC 3526, RFC 5903, RFC 8031).
 const (
 	DHNone       TransformID = 0  // NONE
+	DHModP1024   TransformID = 2  // 1024-bit MODP Group (RFC 2409); weak, opt-in
+	DHModP1536   TransformID = 5  // 1536-bit MODP Group; weak, opt-in
 	DHModP2048   TransformID = 14 // 2048-bit MODP Group
+	DHModP3072   TransformID = 15 // 3072-bit MODP Group
+	DHModP4096   TransformID = 16 // 4096-bit MODP Group
+	DHModP6144   TransformID = 17 // 6144-bit MODP Group
+	DHModP8192   TransformID = 18 // 8192-bit MODP Group
 	DHECP256     TransformID = 19 // 256-bit random ECP group
 	DHECP384     TransformID = 20 // 384-bit random ECP group
 	DHECP521     TransformID = 21 // 521-bit random ECP group
@@ -210,24 +219,33 @@ const (
 
 var transformIDNames = map[TransformType]map[TransformID]string{
 	TransformENCR: {
+		EncrNull:             "ENCR_NULL",
 		EncrAESCBC:           "ENCR_AES_CBC",
 		EncrAESGCM16:         "ENCR_AES_GCM_16",
 		EncrChaCha20Poly1305: "ENCR_CHACHA20_POLY1305",
 	},
 	TransformPRF: {
+		PRFHMACSHA1:     "PRF_HMAC_SHA1",
 		PRFHMACSHA2_256: "PRF_HMAC_SHA2_256",
 		PRFHMACSHA2_384: "PRF_HMAC_SHA2_384",
 		PRFHMACSHA2_512: "PRF_HMAC_SHA2_512",
 	},
 	TransformINTEG: {
 		IntegNone:             "NONE",
+		IntegHMACSHA1_96:      "AUTH_HMAC_SHA1_96",
 		IntegHMACSHA2_256_128: "AUTH_HMAC_SHA2_256_128",
 		IntegHMACSHA2_384_192: "AUTH_HMAC_SHA2_384_192",
 		IntegHMACSHA2_512_256: "AUTH_HMAC_SHA2_512_256",
 	},
 	TransformDH: {
 		DHNone:       "NONE",
+		DHModP1024:   "MODP_1024",
+		DHModP1536:   "MODP_1536",
 		DHModP2048:   "MODP_2048",
+		DHModP3072:   "MODP_3072",
+		DHModP4096:   "MODP_4096",
+		DHModP6144:   "MODP_6144",
+		DHModP8192:   "MODP_8192",
 		DHECP256:     "ECP_256",
 		DHECP384:     "ECP_384",
 		DHECP521:     "ECP_521",
@@ -285,16 +303,22 @@ func (t IDType) String() string { return name(idTypeNames, t, "ID_TYPE") }
 // AuthMethod is the Auth Method of an Authentication payload (RFC 7296 §3.8).
 type AuthMethod uint8
 
-// Authentication methods (RFC 7296 §3.8, RFC 7427).
+// Authentication methods (RFC 7296 §3.8, RFC 4754 §7, RFC 7427).
 const (
 	AuthRSASig           AuthMethod = 1  // RSA Digital Signature (PKCS#1 v1.5, SHA-1)
 	AuthSharedKeyMIC     AuthMethod = 2  // Shared Key Message Integrity Code (PSK)
+	AuthECDSASHA256P256  AuthMethod = 9  // ECDSA with SHA-256 on the P-256 curve (RFC 4754)
+	AuthECDSASHA384P384  AuthMethod = 10 // ECDSA with SHA-384 on the P-384 curve (RFC 4754)
+	AuthECDSASHA512P521  AuthMethod = 11 // ECDSA with SHA-512 on the P-521 curve (RFC 4754)
 	AuthDigitalSignature AuthMethod = 14 // Digital Signature (RFC 7427)
 )
 
 var authMethodNames = map[AuthMethod]string{
 	AuthRSASig:           "RSA_SIG",
 	AuthSharedKeyMIC:     "SHARED_KEY_MIC",
+	AuthECDSASHA256P256:  "ECDSA_SHA256_P256",
+	AuthECDSASHA384P384:  "ECDSA_SHA384_P384",
+	AuthECDSASHA512P521:  "ECDSA_SHA512_P521",
 	AuthDigitalSignature: "DIGITAL_SIGNATURE",
 }
 
@@ -305,16 +329,45 @@ func (m AuthMethod) String() string { return name(authMethodNames, m, "AUTH_METH
 // (RFC 7296 §3.6).
 type CertEncoding uint8
 
-// Certificate encodings (RFC 7296 §3.6, RFC 7670).
+// Certificate encodings (RFC 7296 §3.6, RFC 7670), and the private-use
+// one OpenIKED sends its raw ECDSA keys with.
 const (
-	CertX509Signature CertEncoding = 4  // X.509 Certificate - Signature
-	CertRawPublicKey  CertEncoding = 15 // Raw Public Key (RFC 7670)
+	CertX509Signature CertEncoding = 4   // X.509 Certificate - Signature
+	CertRawRSAKey     CertEncoding = 11  // Raw RSA Key: a DER RSAPublicKey (PKCS#1)
+	CertRawPublicKey  CertEncoding = 15  // Raw Public Key: a DER SubjectPublicKeyInfo (RFC 7670)
+	CertIKEDECDSA     CertEncoding = 201 // private use: OpenIKED's raw ECDSA key, a DER SubjectPublicKeyInfo
 )
 
 var certEncodingNames = map[CertEncoding]string{
 	CertX509Signature: "X509_CERT_SIGNATURE",
+	CertRawRSAKey:     "RAW_RSA_KEY",
 	CertRawPublicKey:  "RAW_PUBLIC_KEY",
+	CertIKEDECDSA:     "IKED_ECDSA_KEY",
 }
+
+// HashAlgorithm is an entry of the IKEv2 Hash Algorithms registry, which
+// the SIGNATURE_HASH_ALGORITHMS notify lists (RFC 7427 §4, RFC 8420 §2).
+type HashAlgorithm uint16
+
+// Hash algorithms (RFC 7427 §7, RFC 8420 §2).
+const (
+	HashSHA1     HashAlgorithm = 1
+	HashSHA256   HashAlgorithm = 2
+	HashSHA384   HashAlgorithm = 3
+	HashSHA512   HashAlgorithm = 4
+	HashIdentity HashAlgorithm = 5 // no hash: the signature algorithm takes the whole message (Ed25519)
+)
+
+var hashAlgorithmNames = map[HashAlgorithm]string{
+	HashSHA1:     "SHA1",
+	HashSHA256:   "SHA2_256",
+	HashSHA384:   "SHA2_384",
+	HashSHA512:   "SHA2_512",
+	HashIdentity: "IDENTITY",
+}
+
+// String returns the registry's name of h, or "HASH(n)".
+func (h HashAlgorithm) String() string { return name(hashAlgorithmNames, h, "HASH") }
 
 // String returns the RFC name of e, or "CERT_ENCODING(n)".
 func (e CertEncoding) String() string { return name(certEncodingNames, e, "CERT_ENCODING") }

@@ -7,52 +7,121 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"sync/atomic"
+	"time"
 )
 
 // Cookies (RFC 7296 §2.6): a responder under load answers an IKE_SA_INIT
 // request without state, with a COOKIE the initiator must repeat, so that
-// only initiators that receive at their address make it keep state.
+// only initiators that receive at their address make it keep state or do
+// a key exchange.
+//
+//	Cookie = <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>)
+//
+// The secret changes every cookieRotation; a cookie made with the previous
+// secret is still accepted, as §2.6 allows, so that an initiator whose
+// cookie was made just before a change is not turned away twice.
 
-// cookieVersion is the first octet of our cookies, so that a new secret
-// format can be told apart (§2.6 suggests a version ID).
-const cookieVersion = 1
+// cookieRotation is how often the cookie secret changes (strongSwan's
+// COOKIE_LIFETIME is the same).
+const cookieRotation = 120 * time.Second
 
-// cookieState is the responder's cookie knob and secret.
-type cookieState struct {
-	required bool
-	secret   [32]byte
+// cookieLen is the length of our cookies: the version octet and SHA-256.
+const cookieLen = 1 + sha256.Size
+
+// cookieSecrets is one generation of the secret and the one before it.
+// It is immutable once published.
+type cookieSecrets struct {
+	version     uint8 // the first octet of the cookies made with cur
+	prevVersion uint8 // of the cookies made with prev; 0: no prev
+	cur, prev   [32]byte
+	until       time.Time // when cur is replaced; zero: not yet started
 }
 
-func (c *cookieState) init(r io.Reader) error {
-	if _, err := io.ReadFull(r, c.secret[:]); err != nil {
+// cookieJar makes and checks cookies. It is safe for concurrent use: the
+// secrets are an immutable value behind an atomic pointer, replaced by
+// compare-and-swap when they expire.
+type cookieJar struct {
+	rand    io.Reader
+	secrets atomic.Pointer[cookieSecrets]
+}
+
+func (j *cookieJar) init(r io.Reader) error {
+	s := &cookieSecrets{version: 1}
+	if _, err := io.ReadFull(r, s.cur[:]); err != nil {
 		return fmt.Errorf("ikev2: random source: %w", err)
 	}
+	j.rand = r
+	j.secrets.Store(s)
 	return nil
 }
 
-// make returns the cookie for an initiator: the version octet and
-// SHA-256(secret | Ni | IPi | SPIi).
-func (c *cookieState) make(ni []byte, ipi netip.Addr, spii uint64) []byte {
-	h := sha256.New()
-	h.Write(c.secret[:])
-	h.Write(ni)
-	h.Write(ipi.Unmap().AsSlice())
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], spii)
-	h.Write(b[:])
-	return h.Sum([]byte{cookieVersion})
+// current returns the secrets valid at now, rotating them if they expired.
+// If the random source fails, the old secret stays in use.
+func (j *cookieJar) current(now time.Time) *cookieSecrets {
+	for {
+		s := j.secrets.Load()
+		switch {
+		case s.until.IsZero():
+			// First use: the first secret lives a full period from now.
+			n := *s
+			n.until = now.Add(cookieRotation)
+			if j.secrets.CompareAndSwap(s, &n) {
+				return &n
+			}
+		case now.Before(s.until):
+			return s
+		default:
+			// Versions run 1..255; 0 marks "no previous secret".
+			n := &cookieSecrets{version: s.version%255 + 1, prevVersion: s.version, prev: s.cur, until: now.Add(cookieRotation)}
+			if _, err := io.ReadFull(j.rand, n.cur[:]); err != nil {
+				return s
+			}
+			if j.secrets.CompareAndSwap(s, n) {
+				return n
+			}
+		}
+	}
 }
 
-// check reports whether the first payload of an IKE_SA_INIT request is a
-// COOKIE notify with the cookie of this initiator (§2.6: it must come
-// first).
-func (c *cookieState) check(payloads []Payload, ni []byte, ipi netip.Addr, spii uint64) bool {
-	if len(payloads) == 0 {
+// cookieHash returns Hash(Ni | IPi | SPIi | secret) without allocating.
+func cookieHash(secret *[32]byte, ni []byte, ipi netip.Addr, spii uint64) [sha256.Size]byte {
+	var buf [MaxNonceLen + 16 + 8 + 32]byte
+	b := append(buf[:0], ni...)
+	ip := ipi.Unmap().As16()
+	if ipi.Unmap().Is4() {
+		b = append(b, ip[12:]...)
+	} else {
+		b = append(b, ip[:]...)
+	}
+	b = binary.BigEndian.AppendUint64(b, spii)
+	b = append(b, secret[:]...)
+	return sha256.Sum256(b)
+}
+
+// make returns the cookie for an initiator, made with the current secret.
+func (j *cookieJar) make(ni []byte, ipi netip.Addr, spii uint64, now time.Time) []byte {
+	s := j.current(now)
+	h := cookieHash(&s.cur, ni, ipi, spii)
+	return append([]byte{s.version}, h[:]...)
+}
+
+// valid reports whether cookie is one we made for this initiator with the
+// current or the previous secret.
+func (j *cookieJar) valid(cookie, ni []byte, ipi netip.Addr, spii uint64, now time.Time) bool {
+	if len(cookie) != cookieLen || len(ni) > MaxNonceLen {
 		return false
 	}
-	n, ok := payloads[0].(*NotifyPayload)
-	if !ok || n.NotifyType != NotifyCookie {
+	s := j.current(now)
+	var secret *[32]byte
+	switch {
+	case cookie[0] == s.version:
+		secret = &s.cur
+	case s.prevVersion != 0 && cookie[0] == s.prevVersion:
+		secret = &s.prev
+	default:
 		return false
 	}
-	return subtle.ConstantTimeCompare(n.Data, c.make(ni, ipi, spii)) == 1
+	h := cookieHash(secret, ni, ipi, spii)
+	return subtle.ConstantTimeCompare(cookie[1:], h[:]) == 1
 }

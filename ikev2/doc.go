@@ -7,25 +7,53 @@
 // starts no goroutine and reads no clock, so two sessions can negotiate in
 // one test with a virtual clock and lost, duplicated or reordered messages.
 // The runner that owns the sockets and installs Child SAs into the dataplane
-// is in cmd/greipsec (ike.go). The cryptography (PRF, prf+, key schedule,
+// is in package gateway (ike.go, session.go). The cryptography (PRF, prf+, key schedule,
 // key exchange groups, SK payload protection) is in package ikecrypto.
+//
+// Before a session sees a datagram, a [Gate] shared by the runner's
+// sessions sorts it (gate.go): messages of IKE SAs we have go to a priority
+// queue, IKE_SA_INIT requests to an init queue or, under load, get a
+// stateless COOKIE answer, the rest is dropped and counted. Nothing
+// unauthenticated changes an established IKE SA or our own attempt to set
+// one up: half-open IKE SAs live in a table of their own until IKE_AUTH
+// authenticates one (halfopen.go), and when both sides set up an IKE SA at
+// once both complete and the same redundant one is deleted by both
+// (crossing.go).
 //
 // The files follow RFC 7296:
 //
-//	session.go         the Session: configuration, state, Start/Receive/Tick/Output
+//	session.go         the Session: configuration, state, Start/Receive/Tick/Output, counters
 //	engine.go          the exchange engine: message IDs, retransmission (§2.1),
 //	                   cached responses (§2.1), SK protection (§3.14), fragmentation
+//	gate.go            the Gate: pre-authentication sorting, cookie and block thresholds
+//	                   (§2.6, RFC 8019), INVALID_MAJOR_VERSION (§2.5)
+//	halfopen.go        the table of half-open responder IKE SAs (§2.6)
 //	ike_sa_init.go     IKE_SA_INIT (§1.2): SA, KE, Nonce, INVALID_KE_PAYLOAD, key schedule (§2.14)
-//	cookie.go          COOKIE (§2.6)
-//	natt.go            NAT detection and the move to port 4500 (§2.23, RFC 3948)
-//	ike_auth.go        IKE_AUTH (§1.2): IDs, AUTH with a shared key (§2.15), INITIAL_CONTACT
-//	child.go           the Child SA: proposals, selectors, transport mode (§1.3.1), KEYMAT (§2.17)
+//	cookie.go          COOKIE (§2.6), with a secret that changes every two minutes
+//	natt.go            NAT detection, the move from port 500 to the NAT-T ports, IKE started on them,
+//	                   following the peer (§2.23, RFC 3948)
+//	ike_auth.go        IKE_AUTH (§1.2): IDs, AUTH (§2.15) verified before anything else, INITIAL_CONTACT
+//	auth_pubkey.go     public-key AUTH (§2.15): RSA_SIG, RFC 4754 ECDSA, RFC 7427 Digital Signature
+//	                   with SIGNATURE_HASH_ALGORITHMS (§4) and its AlgorithmIdentifiers, RFC 8420 Ed25519
+//	cert.go            CERT and CERTREQ (§3.6, §3.7): our chain or raw key (RFC 7670, OpenIKED's),
+//	                   the peer's chain verified to our CAs with CRLs and bounds, its ID in its certificate
+//	crossing.go        more than one IKE SA with the peer: crossed setups, INITIAL_CONTACT,
+//	                   reauthentication (§2.4)
+//	child.go           the Child SA: proposals, selectors, transport mode (§1.3.1), KEYMAT split into encryption and integrity keys (§2.17)
+//	install.go         a Child SA the runner could not install
 //	informational.go   INFORMATIONAL (§1.4): liveness checks, DELETE
+//	hint.go            INVALID_SPI and INVALID_IKE_SPI outside of an IKE SA (§1.5)
+//	recovery.go        cutting back-offs short when traffic waits or the peer is heard
 //	rekey.go           CREATE_CHILD_SA (§1.3): Child SA and IKE SA rekeying (§2.8, §2.18)
-//	proposal.go        proposal notation and matching (§2.7, §3.3.6)
+//	lifetime.go        hard lifetimes (§2.8)
+//	wipe.go            clearing key material (see also ikecrypto/wipe.go)
+//	proposal.go        proposal notation and matching (§2.7, §3.3.6); weak transforms only with ProposalOptions.AllowWeak (RFC 8247)
 //	selector.go        traffic selectors and narrowing (§2.9)
 //	fragment.go        IKEv2 fragmentation (RFC 7383)
 //	config.go, events.go  the Session's configuration and output types
+//	status.go          read-only snapshots for show, the control API and metrics
+//	control.go         operator commands: Initiate, RekeyIKE, DeleteChild (swanctl's)
+//	trace.go           Describe: one debug line per message, payload types only
 //
 // and the wire codecs:
 //

@@ -22,7 +22,7 @@ type saState uint8
 const (
 	stateInitSent    saState = iota // initiator: IKE_SA_INIT request sent
 	stateAuthSent                   // initiator: IKE_AUTH request sent
-	stateInitDone                   // responder: IKE_SA_INIT answered, waiting for IKE_AUTH
+	stateInitDone                   // responder: IKE_SA_INIT answered, waiting for IKE_AUTH (half-open)
 	stateEstablished                // IKE_AUTH done
 	stateDead                       // gone; kept only by stale references
 )
@@ -37,7 +37,8 @@ type request struct {
 	id        uint32
 	datagrams [][]byte
 	handle    responseHandler
-	sent      time.Time
+	sent      time.Time // first transmission
+	last      time.Time // last transmission
 	deadline  time.Time
 	timeout   time.Duration
 	tries     int // retransmissions so far
@@ -66,20 +67,35 @@ type ikeSA struct {
 	out, in    ikecrypto.SKCipher
 
 	// IKE_SA_INIT state: our DH key, the nonces and the exact bytes of the
-	// two messages, which AUTH signs (§2.15).
+	// two messages, which AUTH signs (§2.15). initErr is the last error
+	// notify answered to our request, reported if no valid answer comes
+	// (N2); initResends counts the requests rebuilt for a COOKIE or
+	// INVALID_KE_PAYLOAD answer.
 	dh                ikecrypto.DH
 	ni, nr            []byte
 	initReq, initResp []byte
 	cookie            []byte
+	initErr           string
+	initResends       int
 
-	// Addresses: where we send from and to. The responder follows the
-	// peer's address and port as authenticated messages arrive.
-	local, peer netip.AddrPort
+	// Addresses: where we send from and to; they follow a peer behind a
+	// NAT as authenticated messages arrive (followPeer, natt.go). initFrom
+	// is where a responder's IKE_SA_INIT request came from (halfopen.go);
+	// replyLocal and replyPeer are where the request being answered came
+	// from and to, where its response goes (§2.11).
+	local, peer           netip.AddrPort
+	initFrom              netip.AddrPort
+	replyLocal, replyPeer netip.AddrPort
 	// NAT (§2.23): natLocal is set when we are behind a NAT (or fake it),
 	// natPeer when the peer is (or fakes it).
 	natLocal, natPeer bool
 	fragment          bool // both sides sent IKEV2_FRAGMENTATION_SUPPORTED
-	nextKeepalive     time.Time
+	// peerHashes are the hashes of the peer's SIGNATURE_HASH_ALGORITHMS
+	// (RFC 7427 §4), nil if it sent none; peerReq is what its CERTREQ
+	// payloads asked for (cert.go).
+	peerHashes    []HashAlgorithm
+	peerReq       peerCertReq
+	nextKeepalive time.Time
 
 	// The exchange engine.
 	nextID     uint32 // the ID of our next request
@@ -99,6 +115,9 @@ type ikeSA struct {
 	// extra holds Child SAs on their way out: replaced by a rekey, waiting
 	// for the DELETE exchange.
 	extra []*childSA
+	// childHeld: the operator deleted the Child SA (DeleteChild); traffic
+	// does not bring it back, Initiate does.
+	childHeld bool
 
 	// Rekeying (rekey.go).
 	childRekey *childRekey
@@ -106,12 +125,38 @@ type ikeSA struct {
 	ikeRekeyAt time.Time
 	retired    bool      // replaced by a rekeyed IKE SA, waiting for DELETE
 	retireAt   time.Time // dropped then if the DELETE does not come
+	rekeyedTo  *ikeSA    // the IKE SA that rekeyed this one (§2.18)
+	// redundant marks the IKE SA that loses when both sides set one up at
+	// once (crossing.go); it waits for its initiator's DELETE. reauth marks
+	// our attempt to replace the current IKE SA (hint.go).
+	redundant bool
+	reauth    bool
+	// createdSeq and upSeq order the IKE SA's creation and establishment
+	// among the session's events (Session.stamp), where times may be
+	// equal.
+	createdSeq, upSeq uint64
+	hardAt            time.Time // the hard lifetime ends (lifetime.go)
 }
 
-// natPorts returns local and peer with port 4500, where IKE moves once a
-// NAT is seen (RFC 7296 §2.23).
-func natPorts(local, peer netip.AddrPort) (netip.AddrPort, netip.AddrPort) {
-	return netip.AddrPortFrom(local.Addr(), portNATT), netip.AddrPortFrom(peer.Addr(), portNATT)
+// localSPI returns our SPI of the IKE SA: the one we chose.
+func (sa *ikeSA) localSPI() uint64 {
+	if sa.initiator {
+		return sa.spii
+	}
+	return sa.spir
+}
+
+// natPorts returns local and peer moved from port 500 to the NAT-T ports,
+// where IKE goes once a NAT is seen (RFC 7296 §2.23); any other port, one
+// IKE started on or one a NAT chose, stays.
+func (s *Session) natPorts(local, peer netip.AddrPort) (netip.AddrPort, netip.AddrPort) {
+	if local.Port() == portIKE {
+		local = netip.AddrPortFrom(local.Addr(), s.cfg.NATTPort)
+	}
+	if peer.Port() == portIKE {
+		peer = netip.AddrPortFrom(peer.Addr(), s.cfg.PeerNATTPort)
+	}
+	return local, peer
 }
 
 // header returns the IKE header of a message of ours on sa.
@@ -159,13 +204,14 @@ func (s *Session) sendRequestOnce(sa *ikeSA, exchange ExchangeType, payloads []P
 
 // transmit (re)sends r and sets its retransmission timer.
 func (s *Session) transmit(sa *ikeSA, r *request, now time.Time) {
-	if r.tries == 0 {
+	if r.tries == 0 && r.sent.IsZero() {
 		r.timeout = s.cfg.RetransmitTimeout
 		r.sent = now
 	}
 	for _, d := range r.datagrams {
 		s.send(sa.local, sa.peer, d)
 	}
+	r.last = now
 	r.deadline = now.Add(r.timeout)
 }
 
@@ -188,8 +234,12 @@ func (s *Session) respond(sa *ikeSA, exchange ExchangeType, id uint32, payloads 
 		return
 	}
 	sa.lastResp, sa.haveResp = dgs, true
+	local, peer := sa.local, sa.peer
+	if sa.replyPeer.IsValid() && sa.replyLocal.IsValid() {
+		local, peer = sa.replyLocal, sa.replyPeer
+	}
 	for _, d := range dgs {
-		s.send(sa.local, sa.peer, d)
+		s.send(local, peer, d)
 	}
 }
 
@@ -227,15 +277,27 @@ func (s *Session) protect(sa *ikeSA, h Header, payloads []Payload) ([][]byte, er
 // hands them to the exchange's handler.
 func (s *Session) receiveProtected(sa *ikeSA, msg []byte, hdr Header, local, peer netip.AddrPort, now time.Time) {
 	if sa.out == nil || sa.state == stateDead {
+		s.stats.UnknownSPI++
 		return
 	}
 	// The initiator flag must name the other side (§3.1).
 	if hdr.IsInitiator() == sa.initiator {
+		s.stats.Malformed++
+		return
+	}
+	// Until IKE_AUTH has authenticated the peer, an IKE SA carries IKE_AUTH
+	// and nothing else (§1.2): whoever answered or sent an IKE_SA_INIT from
+	// the peer's address has its keys, and must not run INFORMATIONAL or
+	// CREATE_CHILD_SA on it.
+	if sa.state != stateEstablished && hdr.Exchange != ExchangeIKEAuth {
+		s.stats.NotAuthenticated++
 		return
 	}
 	response := hdr.IsResponse()
+	retransmit := false
 	if response {
 		if sa.req == nil || hdr.MessageID != sa.req.id || hdr.Exchange != sa.req.exchange {
+			s.stats.OutOfWindow++
 			return
 		}
 	} else {
@@ -244,7 +306,9 @@ func (s *Session) receiveProtected(sa *ikeSA, msg []byte, hdr Header, local, pee
 		case hdr.MessageID+1 == sa.peerNextID && sa.haveResp:
 			// A retransmitted request: answer it from the cache once its
 			// integrity is checked (§2.1).
+			retransmit = true
 		default:
+			s.stats.OutOfWindow++
 			return // an old or future request: ignore (§2.3)
 		}
 	}
@@ -252,7 +316,13 @@ func (s *Session) receiveProtected(sa *ikeSA, msg []byte, hdr Header, local, pee
 	buf := append([]byte(nil), msg...) // decrypted in place; msg is the caller's
 	m, err := ParseMessage(buf)
 	if err != nil || len(m.Payloads) != 1 {
+		s.stats.Malformed++
 		return // before authentication, drop what does not parse (§2.21)
+	}
+	if n, ok := m.Payloads[0].(*NotifyPayload); ok && response && n.NotifyType == NotifyInvalidIKESPI && sa == s.sa && sa.state == stateEstablished {
+		// The peer does not know this IKE SA (§1.5): a hint, not proof.
+		s.hinted(now)
+		return
 	}
 	var first PayloadType
 	var plain []byte
@@ -260,14 +330,20 @@ func (s *Session) receiveProtected(sa *ikeSA, msg []byte, hdr Header, local, pee
 	case *EncryptedPayload:
 		p, err := sa.in.Open(buf, len(buf)-len(sk.Data))
 		if err != nil {
+			s.stats.BadIntegrity++
 			return
 		}
 		first, plain = sk.NextPayload, p
 	case *EncryptedFragmentPayload:
-		if !response && hdr.MessageID+1 == sa.peerNextID {
+		if retransmit {
 			// A fragment of a retransmitted request: answer the first
-			// one, once it is authenticated.
-			if _, err := sa.in.Open(buf, len(buf)-len(sk.Data)); err != nil || sk.FragmentNumber != 1 {
+			// one, once it is authenticated (RFC 7383 §2.6.1).
+			if _, err := sa.in.Open(buf, len(buf)-len(sk.Data)); err != nil {
+				s.stats.BadIntegrity++
+				return
+			}
+			if sk.FragmentNumber != 1 {
+				sa.lastRecv = now
 				return
 			}
 			break
@@ -277,30 +353,35 @@ func (s *Session) receiveProtected(sa *ikeSA, msg []byte, hdr Header, local, pee
 			r = &sa.reasmResp
 		}
 		done, f, p, err := r.Add(buf, hdr, sk, sa.in)
-		if err != nil || !done {
+		if err != nil {
+			s.stats.BadIntegrity++
+			return
+		}
+		if !done {
 			return
 		}
 		first, plain = f, p
 	default:
+		s.stats.Malformed++
 		return
 	}
 
-	// Authenticated: the peer is alive, and a responder follows it.
+	// Authenticated: the peer is alive, the path to it works.
 	sa.lastRecv = now
-	if !sa.initiator || sa.natLocal || sa.natPeer {
-		if local.IsValid() && peer.IsValid() {
-			moved := peer != sa.peer && sa.child != nil && sa.nat() && sa == s.sa
-			sa.local, sa.peer = local, peer
-			if moved {
-				// The NAT in front of the peer gave it a new mapping:
-				// ESP-in-UDP must follow (RFC 7296 §2.23).
-				s.emit(PeerMoved{Peer: espPeer(sa)})
-			}
-		}
-	}
-	if !response && hdr.MessageID+1 == sa.peerNextID {
+	s.pathWorks(sa, response, now)
+	if retransmit {
+		// Answered where this copy came from (§2.11); a retransmission,
+		// which anyone who saw the original can replay, moves nothing
+		// (§2.23).
+		s.stats.Retransmits++
 		s.resendResponse(sa, local, peer)
 		return
+	}
+	// A new request that passed the message ID check, or the response to
+	// ours: a peer behind a NAT may have a new mapping.
+	s.followPeer(sa, local, peer)
+	if !response {
+		sa.replyLocal, sa.replyPeer = local, peer
 	}
 
 	payloads, err := ParsePayloadChain(first, plain)
@@ -363,33 +444,42 @@ func (s *Session) requestDone(sa *ikeSA) {
 func (s *Session) tickSA(sa *ikeSA, now time.Time) {
 	if r := sa.req; r != nil && !now.Before(r.deadline) {
 		if r.tries >= s.cfg.RetransmitTries {
-			what := r.exchange.String()
-			if r.exchange == ExchangeInformational && sa.state == stateEstablished {
-				what = "liveness check (INFORMATIONAL)"
-			}
-			s.fail(sa, fmt.Sprintf("peer did not answer %s after %d retransmissions over %v", what, r.tries, now.Sub(r.sent).Round(time.Millisecond)),
-				errors.New("ikev2: peer not responding"), now)
+			s.giveUp(sa, r, now)
 			return
 		}
 		r.tries++
 		r.timeout *= 2
 		s.transmit(sa, r, now)
 	}
-	switch sa.state {
-	case stateInitDone:
-		if !now.Before(sa.created.Add(halfOpenLifetime)) {
-			s.dropSA(sa, "peer sent no IKE_AUTH after IKE_SA_INIT", nil, now)
-			return
-		}
-	case stateEstablished:
-		if sa.retired {
-			if !now.Before(sa.retireAt) {
-				s.dropSA(sa, "", nil, now)
-			}
-			return
-		}
-		s.tickEstablished(sa, now)
+	if sa.state != stateEstablished {
+		return
 	}
+	if sa.retired {
+		if !now.Before(sa.retireAt) {
+			s.dropSA(sa, "", nil, now)
+		}
+		return
+	}
+	if s.tickHard(sa, now) {
+		return
+	}
+	s.tickEstablished(sa, now)
+}
+
+// giveUp ends sa when the peer did not answer request r (§2.4). If an
+// unauthenticated error answer to our IKE_SA_INIT came meanwhile (N2), that
+// is what is reported.
+func (s *Session) giveUp(sa *ikeSA, r *request, now time.Time) {
+	what := r.exchange.String()
+	if r.exchange == ExchangeInformational && sa.state == stateEstablished {
+		what = "liveness check (INFORMATIONAL)"
+	}
+	if sa.initErr != "" && r.exchange == ExchangeIKESAInit {
+		s.fail(sa, sa.initErr, fmt.Errorf("ikev2: IKE_SA_INIT failed: %s", sa.initErr), now)
+		return
+	}
+	s.fail(sa, fmt.Sprintf("peer did not answer %s after %d retransmissions over %v", what, r.tries, now.Sub(r.sent).Round(time.Millisecond)),
+		errors.New("ikev2: peer not responding"), now)
 }
 
 // saTimeout returns the next timer of sa.
@@ -403,14 +493,12 @@ func (s *Session) saTimeout(sa *ikeSA) time.Time {
 	if sa.req != nil {
 		min(sa.req.deadline)
 	}
-	switch sa.state {
-	case stateInitDone:
-		min(sa.created.Add(halfOpenLifetime))
-	case stateEstablished:
+	if sa.state == stateEstablished {
 		if sa.retired {
 			min(sa.retireAt)
 		} else {
 			min(s.establishedTimeout(sa))
+			min(s.hardTimeout(sa))
 		}
 	}
 	return t

@@ -20,21 +20,43 @@ type Event interface{ isEvent() }
 // ChildSAUp: a Child SA was established (IKE_AUTH or CREATE_CHILD_SA),
 // also when it replaces a rekeyed one. The runner installs the inbound SA
 // first, then switches the outbound SA, then (for a rekey) removes the old
-// SAs when ChildSADown for them arrives.
+// SAs when ChildSADown for them arrives. When Rekeyed is set, the peer may
+// not have the new SA's inbound half yet (a responder installs its SAs as
+// it answers, an initiator as the answer arrives: make before break): the
+// runner goes on sending with the replaced SA until [ChildSAOutbound] for
+// this SA, or a packet authenticated by the new inbound SA shows that the
+// peer has it, or a few seconds passed. The keys are the only copies of
+// the KEYMAT: the runner clears them (clear(ev.InKey), and the three
+// others) once the SAs are installed. If installing fails, it calls
+// [Session.ChildInstallFailed].
 type ChildSAUp struct {
 	InSPI, OutSPI uint32 // inbound: chosen by us; outbound: by the peer
-	Encr          uint16 // ENCR_AES_GCM_16 or ENCR_CHACHA20_POLY1305
+	Encr          uint16 // ENCR_AES_GCM_16, ENCR_CHACHA20_POLY1305, ENCR_AES_CBC or ENCR_NULL
 	KeyBits       int
-	InKey, OutKey []byte // KEYMAT for each direction: key ‖ salt
-	ESN           bool
-	Transport     bool           // transport mode; false: tunnel mode
-	Encap         bool           // ESP-in-UDP (NAT seen or forced)
-	Peer          netip.AddrPort // where to send ESP: port 4500 with Encap, else the address
-	LocalTS       []Selector     // as negotiated
-	PeerTS        []Selector
-	Lifetime      time.Duration // when the SA is rekeyed (the runner need not act)
-	Rekeyed       *ChildSADown  // the SA this one replaces, if any
+	Integ         uint16 // AUTH_HMAC_*; 0 (NONE) with an AEAD
+	InKey, OutKey []byte // encryption keys from KEYMAT: key ‖ salt for an AEAD, the AES key for CBC, empty for NULL
+	// InAuthKey, OutAuthKey are the integrity keys from KEYMAT, which
+	// follow each direction's encryption key (RFC 7296 §2.17); empty with
+	// an AEAD.
+	InAuthKey, OutAuthKey []byte
+	ESN                   bool
+	Transport             bool           // transport mode; false: tunnel mode
+	Encap                 bool           // ESP-in-UDP (NAT seen or forced)
+	Peer                  netip.AddrPort // where to send ESP: port 4500 with Encap, else the address
+	LocalTS               []Selector     // as negotiated
+	PeerTS                []Selector
+	Lifetime              time.Duration // when the SA is rekeyed (the runner need not act)
+	// Hard is the hard lifetime: the session emits ChildSADown for the SA
+	// then at the latest (the runner need not act).
+	Hard    time.Duration
+	Rekeyed *ChildSADown // the SA this one replaces, if any
 }
+
+// ChildSAOutbound: the peer has the rekeyed Child SA InSPI/OutSPI (the
+// DELETE exchange of the SA it replaced is done, §1.4.1, so both sides
+// have processed the rekey): send with it from now on. It comes just
+// before the replaced SA's ChildSADown.
+type ChildSAOutbound struct{ InSPI, OutSPI uint32 }
 
 // ChildSADown: a Child SA was deleted (by us or the peer) or replaced.
 type ChildSADown struct {
@@ -66,9 +88,10 @@ type SendKeepalive struct{ Local, Peer netip.AddrPort }
 // (a NAT gave the peer a new mapping); ESP-in-UDP goes to Peer from now on.
 type PeerMoved struct{ Peer netip.AddrPort }
 
-func (PeerMoved) isEvent()     {}
-func (ChildSAUp) isEvent()     {}
-func (ChildSADown) isEvent()   {}
-func (IKESAUp) isEvent()       {}
-func (IKESADown) isEvent()     {}
-func (SendKeepalive) isEvent() {}
+func (PeerMoved) isEvent()       {}
+func (ChildSAUp) isEvent()       {}
+func (ChildSADown) isEvent()     {}
+func (ChildSAOutbound) isEvent() {}
+func (IKESAUp) isEvent()         {}
+func (IKESADown) isEvent()       {}
+func (SendKeepalive) isEvent()   {}

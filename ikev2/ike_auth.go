@@ -20,6 +20,69 @@ import (
 // authFailedHint is what a person should check when authentication fails.
 const authFailedHint = "check that both sides use the same pre-shared key and that each side's peer ID is the other's local ID"
 
+// pubKeyFailedHint is authFailedHint for public-key authentication.
+const pubKeyFailedHint = "check that each side has the other's public key or the CA certificate of the other's certificate, and that each side's peer ID is the other's local ID"
+
+// failedHint returns the hint for the session's authentication method.
+func (s *Session) failedHint() string {
+	if s.cfg.PubKey != nil {
+		return pubKeyFailedHint
+	}
+	return authFailedHint
+}
+
+// idMatches reports whether the peer's identity got is the configured
+// want: equal, or for a DN the same attributes however encoded.
+func idMatches(got, want Identity) bool {
+	if got.IDType == IDDERASN1DN && want.IDType == IDDERASN1DN {
+		return sameDN(got.Data, want.Data)
+	}
+	return got.Equal(want)
+}
+
+// localAuth returns the AUTH payload of our IKE_AUTH message (§2.15): a
+// MAC with the pre-shared key, or a signature (auth_pubkey.go) over the
+// IKE_SA_INIT message we sent, the peer's nonce and our MACed ID.
+func (s *Session) localAuth(sa *ikeSA) (*AuthPayload, error) {
+	msg, nonce, skp := sa.initReq, sa.nr, sa.skpi
+	if !sa.initiator {
+		msg, nonce, skp = sa.initResp, sa.ni, sa.skpr
+	}
+	if s.cfg.PubKey == nil {
+		return &AuthPayload{Method: AuthSharedKeyMIC, Data: ikecrypto.PSKAuth(sa.prf, s.cfg.PSK, msg, nonce, skp, idBody(s.cfg.LocalID))}, nil
+	}
+	return signAuth(s.cfg.PubKey, ikecrypto.SignedOctets(sa.prf, msg, nonce, skp, idBody(s.cfg.LocalID)), sa.peerHashes, s.rand)
+}
+
+// verifyPeerAuth verifies the peer's AUTH payload (§2.15) before anything
+// else of its IKE_AUTH message is looked at: with the pre-shared key, or
+// with the peer's public key, which its certificates (checked first,
+// cert.go) or the configuration give. The error says why it failed.
+func (s *Session) verifyPeerAuth(sa *ikeSA, a authPayloads, now time.Time) error {
+	msg, nonce, skp := sa.initResp, sa.ni, sa.skpr
+	if !sa.initiator {
+		msg, nonce, skp = sa.initReq, sa.nr, sa.skpi
+	}
+	id := idBody(a.id.Identity)
+	if s.cfg.PubKey == nil {
+		if a.auth.Method != AuthSharedKeyMIC {
+			return fmt.Errorf("the peer used auth method %v; we expect a pre-shared key (check auth on both sides)", a.auth.Method)
+		}
+		if !ikecrypto.VerifyPSKAuth(sa.prf, a.auth.Data, s.cfg.PSK, msg, nonce, skp, id) {
+			return errors.New("the peer's AUTH does not verify; " + authFailedHint)
+		}
+		return nil
+	}
+	pub, err := peerPublicKey(s.cfg.PubKey, a.id.Identity, a.certs, now)
+	if err != nil {
+		return fmt.Errorf("the peer's credentials: %v; %s", err, pubKeyFailedHint)
+	}
+	if err := verifyAuth(s.cfg.PubKey, pub, a.auth, ikecrypto.SignedOctets(sa.prf, msg, nonce, skp, id)); err != nil {
+		return fmt.Errorf("the peer's AUTH: %v; %s", err, pubKeyFailedHint)
+	}
+	return nil
+}
+
 var errAuthFailed = errors.New("ikev2: AUTHENTICATION_FAILED")
 
 // idBody returns the body of an ID payload as AUTH signs it (§2.15).
@@ -36,13 +99,21 @@ func (s *Session) sendAuthRequest(sa *ikeSA, now time.Time) {
 		return
 	}
 	sa.childSPI = spi
-	auth := ikecrypto.PSKAuth(sa.prf, s.cfg.PSK, sa.initReq, sa.nr, sa.skpi, idBody(s.cfg.LocalID))
+	auth, err := s.localAuth(sa)
+	if err != nil {
+		s.fail(sa, "cannot sign our AUTH", err, now)
+		return
+	}
 	payloads := []Payload{&IDPayload{Identity: s.cfg.LocalID}}
-	if !s.everUp {
+	payloads = append(payloads, certPayloads(s.cfg.PubKey, sa.peerReq)...)
+	if s.onlyIKESA(sa) {
 		payloads = append(payloads, &NotifyPayload{NotifyType: NotifyInitialContact})
 	}
+	if cr := certReqPayload(s.cfg.PubKey); cr != nil {
+		payloads = append(payloads, cr)
+	}
 	payloads = append(payloads,
-		&AuthPayload{Method: AuthSharedKeyMIC, Data: auth},
+		auth,
 		ESPSAPayload(s.cfg.ESPProposals, spi, false),
 		TSPayloadFor(s.cfg.LocalTS, false),
 		TSPayloadFor(s.cfg.PeerTS, true),
@@ -62,6 +133,11 @@ type authPayloads struct {
 	tsi, tsr  *TSPayload
 	transport bool
 	errNotify *NotifyPayload
+	// initialContact: N(INITIAL_CONTACT), the sender has no other IKE SA
+	// with us (§2.4).
+	initialContact bool
+	certs          []*CertPayload
+	certReq        peerCertReq
 }
 
 func sortAuth(payloads []Payload) authPayloads {
@@ -74,6 +150,10 @@ func sortAuth(payloads []Payload) authPayloads {
 			}
 		case *AuthPayload:
 			a.auth = p
+		case *CertPayload:
+			a.certs = append(a.certs, p)
+		case *CertReqPayload:
+			a.certReq.note(p)
 		case *SAPayload:
 			a.sa = p
 		case *TSPayload:
@@ -86,6 +166,8 @@ func sortAuth(payloads []Payload) authPayloads {
 			switch {
 			case p.NotifyType == NotifyUseTransportMode:
 				a.transport = true
+			case p.NotifyType == NotifyInitialContact:
+				a.initialContact = true
 			case p.NotifyType.IsError() && a.errNotify == nil:
 				a.errNotify = p
 			}
@@ -104,21 +186,20 @@ func (s *Session) handleAuthResponse(sa *ikeSA, payloads []Payload, now time.Tim
 		}
 		reason := fmt.Sprintf("peer answered IKE_AUTH with %s", what)
 		if a.errNotify != nil && a.errNotify.NotifyType == NotifyAuthenticationFailed {
-			reason += ": it could not verify us; " + authFailedHint
+			reason += ": it could not verify us; " + s.failedHint()
 		}
 		s.fail(sa, reason, errAuthFailed, now)
 		return
 	}
-	if !a.id.Identity.Equal(s.cfg.PeerID) {
+	if !idMatches(a.id.Identity, s.cfg.PeerID) {
 		s.authFailedLocally(sa, fmt.Sprintf("AUTHENTICATION_FAILED: peer identified as %v, expected %v", a.id.Identity, s.cfg.PeerID), now)
 		return
 	}
-	if a.auth.Method != AuthSharedKeyMIC ||
-		!ikecrypto.VerifyPSKAuth(sa.prf, a.auth.Data, s.cfg.PSK, sa.initResp, sa.ni, sa.skpr, idBody(a.id.Identity)) {
-		s.authFailedLocally(sa, "AUTHENTICATION_FAILED: the peer's AUTH does not verify; "+authFailedHint, now)
+	if err := s.verifyPeerAuth(sa, a, now); err != nil {
+		s.authFailedLocally(sa, "AUTHENTICATION_FAILED: "+err.Error(), now)
 		return
 	}
-	s.established(sa, now)
+	s.established(sa, false, now)
 
 	// The Child SA (§1.2: it may fail while the IKE SA stands).
 	reason := ""
@@ -179,44 +260,18 @@ func (s *Session) authFailedLocally(sa *ikeSA, reason string, now time.Time) {
 	s.fail(sa, reason, errAuthFailed, now)
 }
 
-// established marks sa established and emits IKESAUp. If sa replaces an
-// older IKE SA (the peer restarted or reauthenticates), the older one's
-// Child SAs go down first and it waits, retired, for the peer's DELETE.
-func (s *Session) established(sa *ikeSA, now time.Time) {
-	if s.half == sa {
-		s.half = nil
-		if old := s.sa; old != nil && old != sa {
-			// The peer restarted or reauthenticates (§2.4): its new IKE SA
-			// replaces ours. The old Child SAs go now; the old IKE SA
-			// waits quietly for a DELETE the peer may still send.
-			const why = "replaced by a new IKE SA from the peer (it restarted or reauthenticated)"
-			for _, c := range append(old.extra, old.child) {
-				if c != nil {
-					s.emit(ChildSADown{InSPI: c.inSPI, OutSPI: c.outSPI, Reason: why})
-				}
-			}
-			old.child, old.extra = nil, nil
-			old.retired, old.retireAt = true, now.Add(retiredLifetime)
-			old.req, old.queue = nil, nil
-			if s.old != nil {
-				s.dropSA(s.old, "", nil, now)
-			}
-			s.old = old
+// onlyIKESA reports whether sa, whose IKE_AUTH request we are about to
+// send, is our only established IKE SA with the peer: then the request
+// carries INITIAL_CONTACT (§2.4), as strongSwan sends it, so that a peer
+// still holding an IKE SA we lost (we restarted, or gave up on it while it
+// did not) drops it at once.
+func (s *Session) onlyIKESA(sa *ikeSA) bool {
+	for _, o := range [...]*ikeSA{s.sa, s.own, s.old} {
+		if o != nil && o != sa && o.state == stateEstablished {
+			return false
 		}
 	}
-	s.sa = sa
-	sa.state = stateEstablished
-	sa.lastRecv = now
-	sa.upAt = now
-	sa.ikeRekeyAt = sa.rekeyTime(now, s.cfg.IKELifetime)
-	s.everUp = true
-	s.backoff = 0
-	s.restartAt = time.Time{}
-	sa.initReq, sa.initResp = nil, nil
-	if sa.natLocal {
-		sa.nextKeepalive = now.Add(s.cfg.NATKeepalive)
-	}
-	s.emit(IKESAUp{SPIi: sa.spii, SPIr: sa.spir, Initiator: sa.initiator, NAT: sa.nat()})
+	return true
 }
 
 // receiveAuthRequest answers the initiator's IKE_AUTH request.
@@ -234,23 +289,25 @@ func (s *Session) receiveAuthRequest(sa *ikeSA, hdr Header, payloads []Payload, 
 		refuse("AUTHENTICATION_FAILED: peer sent IKE_AUTH without IDi or AUTH (EAP is not supported)")
 		return
 	}
-	if !a.id.Identity.Equal(s.cfg.PeerID) {
+	if !idMatches(a.id.Identity, s.cfg.PeerID) {
 		refuse(fmt.Sprintf("AUTHENTICATION_FAILED: peer identified as %v, expected %v", a.id.Identity, s.cfg.PeerID))
 		return
 	}
-	if a.auth.Method != AuthSharedKeyMIC {
-		refuse(fmt.Sprintf("AUTHENTICATION_FAILED: peer used auth method %v; only pre-shared keys are supported", a.auth.Method))
+	// AUTH first: nothing else of the request is looked at before it
+	// verifies.
+	if err := s.verifyPeerAuth(sa, a, now); err != nil {
+		refuse("AUTHENTICATION_FAILED: " + err.Error())
 		return
 	}
-	if !ikecrypto.VerifyPSKAuth(sa.prf, a.auth.Data, s.cfg.PSK, sa.initReq, sa.nr, sa.skpi, idBody(a.id.Identity)) {
-		refuse("AUTHENTICATION_FAILED: the peer's AUTH does not verify; " + authFailedHint)
+	sa.peerReq = a.certReq
+	auth, err := s.localAuth(sa)
+	if err != nil {
+		refuse("AUTHENTICATION_FAILED sent: we cannot sign our AUTH for this peer: " + err.Error())
 		return
 	}
-	auth := ikecrypto.PSKAuth(sa.prf, s.cfg.PSK, sa.initResp, sa.ni, sa.skpr, idBody(s.cfg.LocalID))
-	resp := []Payload{
-		&IDPayload{Responder: true, Identity: s.cfg.LocalID},
-		&AuthPayload{Method: AuthSharedKeyMIC, Data: auth},
-	}
+	resp := []Payload{&IDPayload{Responder: true, Identity: s.cfg.LocalID}}
+	resp = append(resp, certPayloads(s.cfg.PubKey, sa.peerReq)...)
+	resp = append(resp, auth)
 
 	child, up, errNotify, reason := s.acceptChild(sa, a, now)
 	if errNotify != 0 {
@@ -260,7 +317,7 @@ func (s *Session) receiveAuthRequest(sa *ikeSA, hdr Header, payloads []Payload, 
 		resp = append(resp, child...)
 	}
 	s.respond(sa, hdr.Exchange, hdr.MessageID, resp, now)
-	s.established(sa, now)
+	s.established(sa, a.initialContact, now)
 	if up != nil {
 		s.commitChild(sa, up)
 	}

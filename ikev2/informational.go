@@ -1,7 +1,6 @@
 package ikev2
 
 import (
-	"errors"
 	"time"
 )
 
@@ -34,10 +33,13 @@ func (s *Session) receiveInformational(sa *ikeSA, hdr Header, payloads []Payload
 					}
 					// Replaced by a rekey (or the redundant SA of a
 					// collision, §2.8.1): the peer removes it. After an
-					// IKE SA rekey it may sit on the new IKE SA.
-					if c := s.findExtra(spi); c != nil && s.takeExtra(c) {
+					// IKE SA rekey it may sit on the new IKE SA; it is
+					// looked for only there (L1: no IKE SA reaches the
+					// Child SAs of another).
+					if c := s.findExtra(sa, spi); c != nil && s.takeExtra(sa, c) {
 						ours = append(ours, c.inSPI)
-						s.emit(ChildSADown{InSPI: c.inSPI, OutSPI: c.outSPI, Reason: "rekeyed"})
+						s.retired(c)
+						s.childGone(c, "rekeyed")
 					}
 				}
 				if len(ours) > 0 {
@@ -56,29 +58,39 @@ func (s *Session) receiveInformational(sa *ikeSA, hdr Header, payloads []Payload
 		s.fail(sa, "peer deleted the IKE SA", nil, now)
 	case authFailed:
 		s.respond(sa, hdr.Exchange, hdr.MessageID, nil, now)
-		s.fail(sa, "peer sent AUTHENTICATION_FAILED: it could not verify our AUTH; "+authFailedHint, errAuthFailed, now)
+		s.fail(sa, "peer sent AUTHENTICATION_FAILED: it could not verify our AUTH; "+s.failedHint(), errAuthFailed, now)
 	default:
 		s.respond(sa, hdr.Exchange, hdr.MessageID, resp, now)
 		if childGone {
+			// The IKE SA stays: when traffic needs a Child SA again
+			// (Acquire), CREATE_CHILD_SA makes one (§1.3.1).
 			c := sa.child
 			sa.child = nil
-			s.emit(ChildSADown{InSPI: c.inSPI, OutSPI: c.outSPI, Reason: "peer deleted the Child SA"})
-			if s.cfg.Role == RoleActive {
-				// An IKE SA without its Child SA carries nothing: start over.
-				s.sendRequestOnce(sa, ExchangeInformational, []Payload{&DeletePayload{Protocol: ProtocolIKE}})
-				s.fail(sa, "peer deleted the Child SA; starting over", errors.New("ikev2: Child SA deleted by the peer"), now)
-			}
+			s.childGone(c, "peer deleted the Child SA")
 		}
 	}
 }
 
-// findExtra returns the Child SA on its way out whose outbound SPI is spi.
-func (s *Session) findExtra(spi uint32) *childSA {
-	for _, sa := range []*ikeSA{s.sa, s.half, s.old} {
-		if sa == nil {
-			continue
+// lineage returns sa and the IKE SAs its Child SAs may have moved between
+// by rekeying (§2.18): the one that rekeyed it, and the one it rekeyed.
+func (s *Session) lineage(sa *ikeSA) []*ikeSA {
+	l := []*ikeSA{sa}
+	if n := sa.rekeyedTo; n != nil && n.state != stateDead {
+		l = append(l, n)
+	}
+	for _, o := range [...]*ikeSA{s.sa, s.old} {
+		if o != nil && o != sa && o.rekeyedTo == sa {
+			l = append(l, o)
 		}
-		for _, c := range sa.extra {
+	}
+	return l
+}
+
+// findExtra returns the Child SA on its way out, of sa or its lineage,
+// whose outbound SPI is spi.
+func (s *Session) findExtra(sa *ikeSA, spi uint32) *childSA {
+	for _, o := range s.lineage(sa) {
+		for _, c := range o.extra {
 			if c.outSPI == spi {
 				return c
 			}
@@ -95,7 +107,7 @@ func (s *Session) deleteChild(sa *ikeSA, reason string, now time.Time) {
 		return
 	}
 	sa.child = nil
-	s.emit(ChildSADown{InSPI: c.inSPI, OutSPI: c.outSPI, Reason: reason})
+	s.childGone(c, reason)
 	s.sendRequest(sa, ExchangeInformational, []Payload{&DeletePayload{Protocol: ProtocolESP, SPIs: []uint32{c.inSPI}}},
 		func(*Session, *ikeSA, []Payload, time.Time) {}, now)
 }
@@ -117,10 +129,21 @@ func (s *Session) tickEstablished(sa *ikeSA, now time.Time) {
 // at now. Like an IKE message it postpones the next liveness check, so a
 // tunnel that carries traffic both ways is not probed (RFC 7296 §2.4: a
 // check is needed only when nothing has been received; Cisco IOS calls
-// this "on-demand").
+// this "on-demand"). A request of ours that already had to be
+// retransmitted is sent again now (recovery.go): the path works again, and
+// a peer that answers ESP is not given up on for want of an IKE answer
+// lost while it did not.
 func (s *Session) PeerAlive(now time.Time) {
-	if sa := s.sa; sa != nil && sa.state == stateEstablished && now.After(sa.lastRecv) {
+	sa := s.sa
+	if sa == nil || sa.state != stateEstablished {
+		return
+	}
+	if now.After(sa.lastRecv) {
 		sa.lastRecv = now
+	}
+	if r := sa.req; r != nil && r.tries > 0 {
+		r.tries = min(r.tries, s.cfg.RetransmitTries-1)
+		s.kick(sa, now)
 	}
 }
 

@@ -76,11 +76,34 @@ func (s *Session) tickKeepalive(sa *ikeSA, now time.Time) {
 		return
 	}
 	if !now.Before(sa.nextKeepalive) {
-		l, p := sa.local, sa.peer
-		if l.Port() != portNATT || p.Port() == portIKE {
-			l, p = natPorts(l, p)
-		}
+		l, p := s.natPorts(sa.local, sa.peer)
 		s.emit(SendKeepalive{Local: l, Peer: p})
 		sa.nextKeepalive = now.Add(s.cfg.NATKeepalive)
+	}
+}
+
+// followPeer moves sa to the addresses an authenticated message arrived
+// with: a new request that passed the message ID check, or the response to
+// our request, never a retransmission (the caller sees to that). RFC 7296
+// §2.23: the other side's address and port are updated only when it is
+// behind a NAT (its mapping may change), and not by a host that is behind a
+// NAT itself and started the IKE SA: its peer has a fixed address, and the
+// NAT in front of us is what changed. The first IKE_AUTH request of a
+// half-open SA moves it in any case (the initiator moves to port 4500 when
+// it sees a NAT, §2.23); it carries that SA's own keys, nothing else's.
+// When the current IKE SA's peer moves and ESP is in UDP, PeerMoved tells
+// the runner.
+func (s *Session) followPeer(sa *ikeSA, local, peer netip.AddrPort) {
+	if !local.IsValid() || !peer.IsValid() || (local == sa.local && peer == sa.peer) {
+		return
+	}
+	force := sa.state == stateInitDone
+	if !force && (!sa.natPeer || (sa.natLocal && sa.initiator)) {
+		return
+	}
+	moved := peer != sa.peer && sa.child != nil && sa.nat() && sa == s.sa
+	sa.local, sa.peer = local, peer
+	if moved {
+		s.emit(PeerMoved{Peer: s.espPeer(sa)})
 	}
 }

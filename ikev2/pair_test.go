@@ -221,14 +221,19 @@ func (p *pair) checkChildPair() (ChildSAUp, ChildSAUp) {
 	if a.InSPI != b.OutSPI || a.OutSPI != b.InSPI || a.InSPI == a.OutSPI {
 		p.t.Errorf("SPIs not crossed: A in %#x out %#x, B in %#x out %#x", a.InSPI, a.OutSPI, b.InSPI, b.OutSPI)
 	}
-	if !bytes.Equal(a.InKey, b.OutKey) || !bytes.Equal(a.OutKey, b.InKey) || bytes.Equal(a.InKey, a.OutKey) {
+	// NULL encryption has no encryption keys; the integrity keys differ.
+	inKey, outKey := append(a.InKey, a.InAuthKey...), append(a.OutKey, a.OutAuthKey...)
+	if !bytes.Equal(a.InKey, b.OutKey) || !bytes.Equal(a.OutKey, b.InKey) || bytes.Equal(inKey, outKey) {
 		p.t.Errorf("keys not crossed")
 	}
 	if a.Encr != b.Encr || a.KeyBits != b.KeyBits || a.ESN != b.ESN || a.Transport != b.Transport || a.Encap != b.Encap {
 		p.t.Errorf("transforms differ: A %+v, B %+v", a, b)
 	}
-	if len(a.InKey) == 0 {
+	if len(a.InKey) == 0 && a.Encr != uint16(EncrNull) {
 		p.t.Errorf("empty keys")
+	}
+	if !bytes.Equal(a.InAuthKey, b.OutAuthKey) || !bytes.Equal(a.OutAuthKey, b.InAuthKey) || a.Integ != b.Integ {
+		p.t.Errorf("integrity keys not crossed")
 	}
 	return a, b
 }
@@ -418,7 +423,9 @@ func TestPairNoProposalChosen(t *testing.T) {
 		cb.IKEProposals = []IKEProposal{{Encr: uint16(EncrAESGCM16), KeyBits: 128, PRF: uint16(PRFHMACSHA2_256), DH: uint16(DHECP384)}}
 		p := newPair(t, ca, cb)
 		p.start()
-		p.run(time.Second, func() bool { return len(downs(p.evA)) > 0 && len(downs(p.evB)) > 0 })
+		// The answer is not authenticated: A waits for a valid one until
+		// its retransmissions run out (N2), then reports what it got.
+		p.run(3*time.Minute, func() bool { return len(downs(p.evA)) > 0 && len(downs(p.evB)) > 0 })
 		if d := downs(p.evA); len(d) == 0 || !strings.Contains(d[0].Reason, "NO_PROPOSAL_CHOSEN") {
 			t.Errorf("A: %v", d)
 		}
@@ -616,6 +623,71 @@ func TestPairNAT(t *testing.T) {
 	})
 }
 
+// TestPairStartNATT: an initiator that may not open port 500 (an
+// unprivileged container on ESP-in-UDP port 14500) starts IKE on its NAT-T
+// port, toward the peer's (RFC 7296 §2.23); neither side ever uses port
+// 500, and ESP and the keepalives go between the two NAT-T ports.
+func TestPairStartNATT(t *testing.T) {
+	ca, cb := gwConfigs(ModeTunnel)
+	ca.StartNATT, ca.ForceEncap = true, true
+	ca.NATTPort, ca.PeerNATTPort = 14500, 4500
+	cb.PeerNATTPort = 14500 // B keeps its default port 4500
+	p := newPair(t, ca, cb)
+	p.start()
+	if !p.run(time.Minute, p.bothUp) {
+		t.Fatalf("no tunnel: A %v; B %v", p.evA, p.evB)
+	}
+	a, b := p.checkChildPair()
+	if !a.Encap || !b.Encap {
+		t.Error("no UDP encapsulation")
+	}
+	if a.Peer != netip.AddrPortFrom(addrB, 4500) || b.Peer != netip.AddrPortFrom(addrA, 14500) {
+		t.Errorf("ESP peers: A sends to %v, B to %v; want %v:4500 and %v:14500", a.Peer, b.Peer, addrB, addrA)
+	}
+	for _, d := range p.sentA {
+		if d.Local.Port() != 14500 || d.Peer.Port() != 4500 {
+			t.Errorf("A sent from %v to %v; want 14500 -> 4500 throughout", d.Local, d.Peer)
+		}
+	}
+	for _, d := range p.sentB {
+		if d.Local.Port() != 4500 || d.Peer.Port() != 14500 {
+			t.Errorf("B sent from %v to %v; want 4500 -> 14500 throughout", d.Local, d.Peer)
+		}
+	}
+	p.run(30*time.Second, nil)
+	ka := 0
+	for _, e := range p.evA {
+		if k, ok := e.(SendKeepalive); ok {
+			ka++
+			if k.Local.Port() != 14500 || k.Peer != netip.AddrPortFrom(addrB, 4500) {
+				t.Errorf("keepalive %v, want 14500 -> %v:4500", k, addrB)
+			}
+		}
+	}
+	if ka == 0 {
+		t.Error("A, claiming a NAT, sent no keepalive")
+	}
+	st := p.a.Status(p.now)
+	if st.IKE == nil || st.IKE.Local != netip.AddrPortFrom(addrA, 14500) || st.IKE.Peer != netip.AddrPortFrom(addrB, 4500) {
+		t.Errorf("A's status endpoints: %+v", st.IKE)
+	}
+}
+
+// TestConfigNATTPort500: port 500 is IKE without the non-ESP marker; it
+// cannot be the NAT-T port, on either side.
+func TestConfigNATTPort500(t *testing.T) {
+	for _, edit := range []func(*Config){
+		func(c *Config) { c.NATTPort = 500 },
+		func(c *Config) { c.PeerNATTPort = 500 },
+	} {
+		c, _ := gwConfigs(ModeTunnel)
+		edit(c)
+		if _, err := NewSession(c, nil); err == nil || !strings.Contains(err.Error(), "NAT-T port cannot be 500") {
+			t.Errorf("NewSession: %v, want the NAT-T port refused", err)
+		}
+	}
+}
+
 // dropOnce drops the n-th datagram of side once.
 func dropOnce(side string, n int) func(string, int, Datagram) pairAction {
 	return func(from string, k int, _ Datagram) pairAction {
@@ -760,23 +832,53 @@ func TestPairDelete(t *testing.T) {
 	})
 }
 
+// settledPair checks that, once everything settled, both sides have one
+// established IKE SA, the same, with one Child SA, the same pair the
+// runners were last told about, and nothing else left over.
+func (p *pair) settled() {
+	p.t.Helper()
+	for _, s := range []*Session{p.a, p.b} {
+		if !s.Established() || s.old != nil || s.own != nil || len(s.half) != 0 || s.sa.child == nil || len(s.sa.extra) != 0 {
+			p.t.Fatalf("%s not settled: sa %+v own %v old %v half %d", s.cfg.Name, s.sa, s.own, s.old, len(s.half))
+		}
+	}
+	if p.a.sa.spii != p.b.sa.spii || p.a.sa.spir != p.b.sa.spir || p.a.sa.initiator == p.b.sa.initiator {
+		p.t.Fatal("the two sides kept different IKE SAs")
+	}
+	a, b := p.checkChildPair()
+	if a.InSPI != p.a.sa.child.inSPI || b.InSPI != p.b.sa.child.inSPI {
+		p.t.Fatal("the last Child SA announced is not the one kept")
+	}
+	for side, evs := range map[string][]Event{"A": p.evA, "B": p.evB} {
+		if countEvents[ChildSAUp](evs) != countEvents[ChildSADown](evs)+1 || len(downs(evs)) != 0 {
+			p.t.Fatalf("%s: events %v", side, evs)
+		}
+	}
+}
+
+// TestPairSimultaneous: both sides initiate at once. Neither gives up its
+// own attempt for the other's unauthenticated IKE_SA_INIT; both IKE SAs
+// complete, and both sides delete the same redundant one (crossing.go).
 func TestPairSimultaneous(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		ca, cb := gwConfigs(ModeTransport)
 		cb.Role = RoleActive
 		p := newPair(t, ca, cb)
+		if i%2 == 1 {
+			// Delay one side's messages, so that the two IKE SAs complete
+			// in a different order on each side.
+			p.filter = func(from string, _ int, _ Datagram) pairAction {
+				return pairAction{delay: map[bool]time.Duration{true: 50 * time.Millisecond}[from == "B"]}
+			}
+		}
 		p.start()
 		if !p.run(time.Minute, p.bothUp) {
 			t.Fatalf("no tunnel: A %v; B %v", p.evA, p.evB)
 		}
 		p.run(5*time.Minute, nil)
-		p.checkChildPair()
-		if countEvents[ChildSAUp](p.evA) != 1 || countEvents[ChildSAUp](p.evB) != 1 ||
-			countEvents[IKESAUp](p.evA) != 1 || countEvents[IKESAUp](p.evB) != 1 || len(downs(p.evA))+len(downs(p.evB)) != 0 {
-			t.Fatalf("events: A %v; B %v", p.evA, p.evB)
-		}
-		if p.a.sa.spii != p.b.sa.spii || p.a.sa.spir != p.b.sa.spir || p.a.sa.initiator == p.b.sa.initiator {
-			t.Fatal("two IKE SAs")
+		p.settled()
+		if p.a.stats.Crossings != 1 || p.b.stats.Crossings != 1 {
+			t.Errorf("crossings: A %d, B %d", p.a.stats.Crossings, p.b.stats.Crossings)
 		}
 	}
 }
@@ -804,8 +906,12 @@ func TestPairPeerRestart(t *testing.T) {
 		countEvents[IKESAUp](p.evB) != 2 {
 		t.Errorf("B: %v", p.evB)
 	}
-	// Reauthentication (make before break): the old IKE SA's DELETE
-	// comes after the new SA is up; B answers it and nothing changes.
+	// The new IKE SA came with INITIAL_CONTACT: B dropped the old one at
+	// once, without waiting for a DELETE. A late DELETE from the old A
+	// finds no IKE SA and is dropped.
+	if p.b.old != nil {
+		t.Error("old IKE SA kept after INITIAL_CONTACT")
+	}
 	aOld.Close(p.now)
 	dgs, _ := aOld.Output()
 	if len(dgs) != 1 {
@@ -815,11 +921,8 @@ func TestPairPeerRestart(t *testing.T) {
 	n := len(p.evB)
 	p.b.Receive(dgs[0].Data, dgs[0].Peer, dgs[0].Local, p.now)
 	answer, evs := p.b.Output()
-	if len(answer) != 1 || len(evs) != 0 || !p.b.Established() || len(p.evB) != n {
-		t.Errorf("B answered the old DELETE with %d datagrams, events %v", len(answer), evs)
-	}
-	if p.b.old != nil {
-		t.Error("old IKE SA kept after its DELETE")
+	if len(answer) != 0 || len(evs) != 0 || !p.b.Established() || len(p.evB) != n || p.b.Stats().UnknownSPI != 1 {
+		t.Fatalf("B answered the old DELETE with %d datagrams, events %v", len(answer), evs)
 	}
 }
 

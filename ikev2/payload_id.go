@@ -2,6 +2,8 @@ package ikev2
 
 import (
 	"bytes"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/hex"
 	"net/netip"
 	"strconv"
@@ -95,6 +97,15 @@ func (id Identity) String() string {
 		return string(id.Data)
 	case IDKeyID:
 		return "keyid:" + hex.EncodeToString(id.Data)
+	case IDDERASN1DN:
+		var rdn pkix.RDNSequence
+		if rest, err := asn1.Unmarshal(id.Data, &rdn); err == nil && len(rest) == 0 {
+			var n pkix.Name
+			n.FillFromRDNSequence(&rdn)
+			if str := n.String(); str != "" {
+				return str
+			}
+		}
 	}
 	return id.IDType.String() + ":" + hex.EncodeToString(id.Data)
 }

@@ -19,49 +19,89 @@ import (
 // configured proposals in their text.
 var ErrNoProposalChosen = errors.New("ikev2: no proposal chosen")
 
-// encrToken is an encryption keyword of the proposal notation.
+// encrToken is an encryption keyword of the proposal notation. espOnly
+// marks NULL encryption, which never protects the IKE SA.
 type encrToken struct {
-	name string
-	id   TransformID
-	bits int
-	aead bool
+	name    string
+	id      TransformID
+	bits    int
+	aead    bool
+	espOnly bool
 }
 
 var encrTokens = []encrToken{
-	{"aes128", EncrAESCBC, 128, false},
-	{"aes256", EncrAESCBC, 256, false},
-	{"aes128gcm16", EncrAESGCM16, 128, true},
-	{"aes256gcm16", EncrAESGCM16, 256, true},
-	{"chacha20poly1305", EncrChaCha20Poly1305, 0, true},
+	{"aes128", EncrAESCBC, 128, false, false},
+	{"aes192", EncrAESCBC, 192, false, false},
+	{"aes256", EncrAESCBC, 256, false, false},
+	{"aes128gcm16", EncrAESGCM16, 128, true, false},
+	{"aes256gcm16", EncrAESGCM16, 256, true, false},
+	{"chacha20poly1305", EncrChaCha20Poly1305, 0, true, false},
+	{"null", EncrNull, 0, false, true},
+}
+
+// espEncr reports whether id is an encryption transform this package
+// negotiates for ESP.
+func espEncr(id uint16) bool {
+	for _, e := range encrTokens {
+		if uint16(e.id) == id {
+			return true
+		}
+	}
+	return false
 }
 
 // hashToken is an integrity keyword ("sha256") with the PRF of the same
-// hash, and that PRF's own keyword ("prfsha256").
+// hash, and that PRF's own keyword ("prfsha256"). weak marks SHA-1, which
+// a proposal takes only with ProposalOptions.AllowWeak.
 type hashToken struct {
 	integName, prfName string
 	integ, prf         TransformID
+	weak               bool
 }
 
 var hashTokens = []hashToken{
-	{"sha256", "prfsha256", IntegHMACSHA2_256_128, PRFHMACSHA2_256},
-	{"sha384", "prfsha384", IntegHMACSHA2_384_192, PRFHMACSHA2_384},
-	{"sha512", "prfsha512", IntegHMACSHA2_512_256, PRFHMACSHA2_512},
+	{"sha256", "prfsha256", IntegHMACSHA2_256_128, PRFHMACSHA2_256, false},
+	{"sha384", "prfsha384", IntegHMACSHA2_384_192, PRFHMACSHA2_384, false},
+	{"sha512", "prfsha512", IntegHMACSHA2_512_256, PRFHMACSHA2_512, false},
+	{"sha1", "prfsha1", IntegHMACSHA1_96, PRFHMACSHA1, true},
 }
 
 // dhToken is a key exchange keyword; the first keyword of a group is the
-// one String prints.
+// one String prints. weak marks the groups below 2048 bits (RFC 8247
+// §2.4), which a proposal takes only with ProposalOptions.AllowWeak.
 type dhToken struct {
 	name string
 	id   TransformID
+	weak bool
 }
 
 var dhTokens = []dhToken{
-	{"modp2048", DHModP2048},
-	{"ecp256", DHECP256},
-	{"ecp384", DHECP384},
-	{"ecp521", DHECP521},
-	{"curve25519", DHCurve25519},
-	{"x25519", DHCurve25519},
+	{"modp2048", DHModP2048, false},
+	{"modp3072", DHModP3072, false},
+	{"modp4096", DHModP4096, false},
+	{"modp6144", DHModP6144, false},
+	{"modp8192", DHModP8192, false},
+	{"modp1024", DHModP1024, true},
+	{"modp1536", DHModP1536, true},
+	{"ecp256", DHECP256, false},
+	{"ecp384", DHECP384, false},
+	{"ecp521", DHECP521, false},
+	{"curve25519", DHCurve25519, false},
+	{"x25519", DHCurve25519, false},
+}
+
+// ProposalOptions changes what the proposal parsers accept.
+type ProposalOptions struct {
+	// AllowWeak accepts the transforms kept for old peers: SHA-1
+	// integrity and PRF (sha1, prfsha1) and the MODP groups below 2048
+	// bits (modp1024, modp1536), which RFC 8247 §2.4-§3.3 says not to
+	// use. Without it they are refused with an error that says so.
+	AllowWeak bool
+}
+
+// weakError is the error for a weak keyword without AllowWeak.
+func weakError(tok string) string {
+	return fmt.Sprintf("%s is weak (RFC 8247) and only accepted when weak algorithms are allowed explicitly, for an old peer that offers nothing better", tok)
 }
 
 func findEncr(tok string) (encrToken, bool) {
@@ -86,7 +126,9 @@ func findDH(tok string) (dhToken, bool) {
 func ikeTokenList() string {
 	var s []string
 	for _, e := range encrTokens {
-		s = append(s, e.name)
+		if !e.espOnly {
+			s = append(s, e.name)
+		}
 	}
 	for _, h := range hashTokens {
 		s = append(s, h.integName)
@@ -103,9 +145,10 @@ func ikeTokenList() string {
 func espTokenList() string {
 	var s []string
 	for _, e := range encrTokens {
-		if e.aead {
-			s = append(s, e.name)
-		}
+		s = append(s, e.name)
+	}
+	for _, h := range hashTokens {
+		s = append(s, h.integName)
 	}
 	for _, d := range dhTokens {
 		s = append(s, d.name)
@@ -151,13 +194,19 @@ func splitProposals(what, s string) ([]string, error) {
 // Errors name the proposal and the offending keyword, and list the valid
 // keywords.
 func ParseIKEProposals(s string) ([]IKEProposal, error) {
+	return ProposalOptions{}.ParseIKE(s)
+}
+
+// ParseIKE is [ParseIKEProposals] with the options o; with AllowWeak it
+// also takes sha1, prfsha1, modp1024 and modp1536.
+func (o ProposalOptions) ParseIKE(s string) ([]IKEProposal, error) {
 	parts, err := splitProposals("IKE", s)
 	if err != nil {
 		return nil, err
 	}
 	ps := make([]IKEProposal, 0, len(parts))
 	for _, part := range parts {
-		p, err := parseIKEProposal(part)
+		p, err := o.parseIKEProposal(part)
 		if err != nil {
 			return nil, err
 		}
@@ -166,7 +215,7 @@ func ParseIKEProposals(s string) ([]IKEProposal, error) {
 	return ps, nil
 }
 
-func parseIKEProposal(s string) (IKEProposal, error) {
+func (o ProposalOptions) parseIKEProposal(s string) (IKEProposal, error) {
 	fail := func(format string, args ...any) (IKEProposal, error) {
 		return IKEProposal{}, fmt.Errorf("ikev2: IKE proposal %q: %s", s, fmt.Sprintf(format, args...))
 	}
@@ -179,6 +228,9 @@ func parseIKEProposal(s string) (IKEProposal, error) {
 	)
 	for _, tok := range strings.Split(s, "-") {
 		if e, ok := findEncr(tok); ok {
+			if e.espOnly {
+				return fail("%s: NULL encryption is for ESP only; the IKE SA is always encrypted", tok)
+			}
 			if encr != nil {
 				return fail("two encryption algorithms (%s, %s): one proposal takes one of each kind; separate proposals with commas", encrTok, tok)
 			}
@@ -186,6 +238,9 @@ func parseIKEProposal(s string) (IKEProposal, error) {
 			continue
 		}
 		if d, ok := findDH(tok); ok {
+			if d.weak && !o.AllowWeak {
+				return fail("%s", weakError(tok))
+			}
 			if dh != nil {
 				return fail("two key exchange groups (%s, %s): one proposal takes one of each kind; separate proposals with commas", dhTok, tok)
 			}
@@ -195,6 +250,9 @@ func parseIKEProposal(s string) (IKEProposal, error) {
 		found := false
 		for i := range hashTokens {
 			h := &hashTokens[i]
+			if h.weak && !o.AllowWeak && (tok == h.integName || tok == h.prfName) {
+				return fail("%s", weakError(tok))
+			}
 			switch tok {
 			case h.integName:
 				if integ != nil {
@@ -213,10 +271,10 @@ func parseIKEProposal(s string) (IKEProposal, error) {
 		}
 	}
 	if encr == nil {
-		return fail("no encryption algorithm (one of aes128 aes256 aes128gcm16 aes256gcm16 chacha20poly1305)")
+		return fail("no encryption algorithm (one of aes128 aes192 aes256 aes128gcm16 aes256gcm16 chacha20poly1305)")
 	}
 	if dh == nil {
-		return fail("no key exchange group (one of modp2048 ecp256 ecp384 ecp521 curve25519)")
+		return fail("no key exchange group (one of modp2048 modp3072 modp4096 modp6144 modp8192 ecp256 ecp384 ecp521 curve25519)")
 	}
 	p := IKEProposal{Encr: uint16(encr.id), KeyBits: encr.bits, DH: uint16(dh.id)}
 	if encr.aead {
@@ -248,21 +306,29 @@ func parseIKEProposal(s string) (IKEProposal, error) {
 
 // ParseESPProposals parses Child SA (ESP) proposals in strongSwan's
 // notation, separated by commas, most preferred first: "aes256gcm16-ecp384",
-// "aes128gcm16", "chacha20poly1305-esn".
+// "aes128gcm16", "chacha20poly1305-esn", "aes256-sha256-modp3072".
 //
-// Keywords: aes128gcm16, aes256gcm16 or chacha20poly1305 (exactly one); an
-// optional key exchange group for PFS in CREATE_CHILD_SA (modp2048,
-// ecp256, ecp384, ecp521, curve25519, x25519); esn or noesn (the default).
-// "esn-noesn" accepts either: it stands for two proposals, with and then
-// without ESN ("noesn-esn" the other way round).
+// Keywords: exactly one encryption algorithm: an AEAD (aes128gcm16,
+// aes256gcm16, chacha20poly1305), or AES-CBC (aes128, aes192, aes256) or
+// NULL encryption (null, integrity only, RFC 2410), which need exactly one
+// integrity algorithm (sha256, sha384, sha512; sha1 only with
+// AllowWeak); an optional key exchange group for PFS in CREATE_CHILD_SA
+// (modp2048 to modp8192, ecp256, ecp384, ecp521, curve25519, x25519); esn
+// or noesn (the default). "esn-noesn" accepts either: it stands for two
+// proposals, with and then without ESN ("noesn-esn" the other way round).
 func ParseESPProposals(s string) ([]ESPProposal, error) {
+	return ProposalOptions{}.ParseESP(s)
+}
+
+// ParseESP is [ParseESPProposals] with the options o.
+func (o ProposalOptions) ParseESP(s string) ([]ESPProposal, error) {
 	parts, err := splitProposals("ESP", s)
 	if err != nil {
 		return nil, err
 	}
 	var ps []ESPProposal
 	for _, part := range parts {
-		more, err := parseESPProposal(part)
+		more, err := o.parseESPProposal(part)
 		if err != nil {
 			return nil, err
 		}
@@ -271,21 +337,20 @@ func ParseESPProposals(s string) ([]ESPProposal, error) {
 	return ps, nil
 }
 
-func parseESPProposal(s string) ([]ESPProposal, error) {
+func (o ProposalOptions) parseESPProposal(s string) ([]ESPProposal, error) {
 	fail := func(format string, args ...any) ([]ESPProposal, error) {
 		return nil, fmt.Errorf("ikev2: ESP proposal %q: %s", s, fmt.Sprintf(format, args...))
 	}
 	var (
-		encr           *encrToken
-		dh             *dhToken
-		encrTok, dhTok string
-		esn            []bool // in the order given
+		encr                     *encrToken
+		integ                    *hashToken
+		dh                       *dhToken
+		encrTok, dhTok, integTok string
+		esn                      []bool // in the order given
 	)
+tokens:
 	for _, tok := range strings.Split(s, "-") {
 		if e, ok := findEncr(tok); ok {
-			if !e.aead {
-				return fail("%s: ESP takes an AEAD here (aes128gcm16, aes256gcm16 or chacha20poly1305)", tok)
-			}
 			if encr != nil {
 				return fail("two encryption algorithms (%s, %s): one proposal takes one of each kind; separate proposals with commas", encrTok, tok)
 			}
@@ -293,6 +358,9 @@ func parseESPProposal(s string) ([]ESPProposal, error) {
 			continue
 		}
 		if d, ok := findDH(tok); ok {
+			if d.weak && !o.AllowWeak {
+				return fail("%s", weakError(tok))
+			}
 			if dh != nil {
 				return fail("two key exchange groups (%s, %s): one proposal takes one of each kind; separate proposals with commas", dhTok, tok)
 			}
@@ -310,20 +378,39 @@ func parseESPProposal(s string) ([]ESPProposal, error) {
 			esn = append(esn, v)
 			continue
 		}
-		for _, h := range hashTokens {
-			if tok == h.integName || tok == h.prfName {
-				return fail("%s: ESP with an AEAD takes no integrity algorithm or PRF", tok)
+		for i := range hashTokens {
+			h := &hashTokens[i]
+			switch tok {
+			case h.prfName:
+				return fail("%s: ESP takes no PRF", tok)
+			case h.integName:
+				if h.weak && !o.AllowWeak {
+					return fail("%s", weakError(tok))
+				}
+				if integ != nil {
+					return fail("two integrity algorithms (%s, %s): one proposal takes one of each kind; separate proposals with commas", integTok, tok)
+				}
+				integ, integTok = h, tok
+				continue tokens
 			}
 		}
 		return fail("unknown keyword %q; valid keywords: %s", tok, espTokenList())
 	}
 	if encr == nil {
-		return fail("no encryption algorithm (one of aes128gcm16 aes256gcm16 chacha20poly1305)")
+		return fail("no encryption algorithm (one of aes128gcm16 aes256gcm16 chacha20poly1305 aes128 aes192 aes256 null)")
+	}
+	p := ESPProposal{Encr: uint16(encr.id), KeyBits: encr.bits}
+	switch {
+	case encr.aead && integ != nil:
+		return fail("%s: ESP with an AEAD takes no integrity algorithm", integTok)
+	case !encr.aead && integ == nil:
+		return fail("%s needs an integrity algorithm (add sha256, sha384 or sha512)", encrTok)
+	case integ != nil:
+		p.Integ = uint16(integ.integ)
 	}
 	if len(esn) == 0 {
 		esn = []bool{false}
 	}
-	p := ESPProposal{Encr: uint16(encr.id), KeyBits: encr.bits}
 	if dh != nil {
 		p.DH = uint16(dh.id)
 	}
@@ -392,6 +479,15 @@ func (p IKEProposal) String() string {
 // "aes256gcm16-ecp384-esn"; "noesn", the default, is not written.
 func (p ESPProposal) String() string {
 	parts := []string{encrName(p.Encr, p.KeyBits)}
+	if p.Integ != 0 {
+		name := TransformID(p.Integ).Name(TransformINTEG)
+		for _, h := range hashTokens {
+			if uint16(h.integ) == p.Integ {
+				name = h.integName
+			}
+		}
+		parts = append(parts, name)
+	}
 	if p.DH != 0 {
 		parts = append(parts, dhName(p.DH))
 	}
@@ -415,6 +511,9 @@ func ikeTransforms(p IKEProposal) []Transform {
 // transform only if withDH and p has a group.
 func espTransforms(p ESPProposal, withDH bool) []Transform {
 	ts := []Transform{{Type: TransformENCR, ID: TransformID(p.Encr), KeyLength: uint16(p.KeyBits)}}
+	if p.Integ != 0 {
+		ts = append(ts, Transform{Type: TransformINTEG, ID: TransformID(p.Integ)})
+	}
 	if withDH && p.DH != 0 {
 		ts = append(ts, Transform{Type: TransformDH, ID: TransformID(p.DH)})
 	}
@@ -579,8 +678,9 @@ func SelectIKE(ours []IKEProposal, offered *SAPayload) (IKEProposal, Proposal, e
 }
 
 // SelectESP chooses the Child SA proposal as the responder, like
-// [SelectIKE]: ESP proposals with an SPI other than zero (RFC 4303 §2.1)
-// are considered in the initiator's order. A proposal without an ESN
+// [SelectIKE]: ESP proposals with an SPI of at least 256 (1-255 are
+// reserved and 0 is invalid, RFC 4303 §2.1) are considered in the
+// initiator's order. A proposal without an ESN
 // transform is taken as "no ESN", matching ours only where ours has ESN
 // off. withDH=false (IKE_AUTH) ignores DH transforms in the offer: there is
 // no KE payload to go with them (RFC 7296 §1.2). With withDH, our group is
@@ -599,8 +699,8 @@ func SelectESP(ours []ESPProposal, offered *SAPayload, withDH bool) (ESPProposal
 				continue
 			}
 			spi := binary.BigEndian.Uint32(prop.SPI)
-			if spi == 0 {
-				continue
+			if spi < minESPSPI {
+				continue // 0-255 are reserved (RFC 4303 §2.1)
 			}
 			for _, p := range ours {
 				if chosen, ok := matchProposal(espTransforms(p, withDH), prop, !withDH); ok {
@@ -661,15 +761,15 @@ func AcceptIKE(ours []IKEProposal, answer *SAPayload) (IKEProposal, error) {
 
 // AcceptESP checks the responder's SA payload for the Child SA as the
 // initiator, like [AcceptIKE], with withDH as in [SelectESP]. It returns
-// our proposal and the responder's SPI (our outbound SPI), which must not
-// be zero.
+// our proposal and the responder's SPI (our outbound SPI), which must be
+// at least 256 (RFC 4303 §2.1).
 func AcceptESP(ours []ESPProposal, answer *SAPayload, withDH bool) (ESPProposal, uint32, error) {
 	prop, err := checkAnswer(answer, ProtocolESP, !withDH)
 	if err != nil {
 		return ESPProposal{}, 0, err
 	}
-	if len(prop.SPI) != 4 || binary.BigEndian.Uint32(prop.SPI) == 0 {
-		return ESPProposal{}, 0, fmt.Errorf("ikev2: responder's SA payload: ESP SPI %x, want 4 bytes, not zero", prop.SPI)
+	if len(prop.SPI) != 4 || binary.BigEndian.Uint32(prop.SPI) < minESPSPI {
+		return ESPProposal{}, 0, fmt.Errorf("%w: responder's SA payload: ESP SPI %x, want 4 bytes, at least 256 (RFC 4303 §2.1)", ErrNoProposalChosen, prop.SPI)
 	}
 	for _, p := range ours {
 		if _, ok := matchProposal(espTransforms(p, withDH), prop, !withDH); ok {

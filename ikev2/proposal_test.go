@@ -2,6 +2,7 @@ package ikev2
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -65,7 +66,7 @@ func TestParseIKEProposalsErrors(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"", "no IKE proposals"},
 		{"aes256-sha384-ecp384,", `proposal 2 is empty`},
-		{"aes256-sha384-ecp999", `IKE proposal "aes256-sha384-ecp999": unknown keyword "ecp999"; valid keywords: aes128 aes256`},
+		{"aes256-sha384-ecp999", `IKE proposal "aes256-sha384-ecp999": unknown keyword "ecp999"; valid keywords: aes128 aes192 aes256`},
 		{"aes256gcm16-ecp384", `IKE proposal "aes256gcm16-ecp384": AEAD needs a PRF (add prfsha384)`},
 		{"aes128gcm16-ecp256", `AEAD needs a PRF (add prfsha256)`},
 		{"aes256-ecp384", "aes256 needs an integrity algorithm"},
@@ -139,14 +140,14 @@ func TestParseESPProposals(t *testing.T) {
 func TestParseESPProposalsErrors(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{" ", "no ESP proposals"},
-		{"aes256-ecp384", "aes256: ESP takes an AEAD here"},
+		{"aes256-ecp384", "aes256 needs an integrity algorithm (add sha256, sha384 or sha512)"},
 		{"aes256gcm16-sha256", "sha256: ESP with an AEAD takes no integrity algorithm"},
-		{"aes256gcm16-prfsha256", "prfsha256: ESP with an AEAD takes no integrity algorithm or PRF"},
+		{"aes256gcm16-prfsha256", "prfsha256: ESP takes no PRF"},
 		{"ecp384", "no encryption algorithm"},
 		{"aes256gcm16-aes128gcm16", "two encryption algorithms"},
 		{"aes256gcm16-ecp384-ecp256", "two key exchange groups"},
 		{"aes256gcm16-esn-esn", "esn given twice"},
-		{"aes256gcm16-esp", `ESP proposal "aes256gcm16-esp": unknown keyword "esp"; valid keywords: aes128gcm16 aes256gcm16 chacha20poly1305 modp2048`},
+		{"aes256gcm16-esp", `ESP proposal "aes256gcm16-esp": unknown keyword "esp"; valid keywords: aes128 aes192 aes256 aes128gcm16 aes256gcm16 chacha20poly1305 null sha256`},
 	}
 	for _, tt := range tests {
 		_, err := ParseESPProposals(tt.in)
@@ -161,8 +162,8 @@ func TestProposalStringUnknownIDs(t *testing.T) {
 	if got, want := p.String(), "ENCR(99)_128-INTEG(98)-PRF(97)-DH(96)"; got != want {
 		t.Errorf("String = %q, want %q", got, want)
 	}
-	e := ESPProposal{Encr: 3, DH: 2}
-	if got, want := e.String(), "ENCR(3)-DH(2)"; got != want {
+	e := ESPProposal{Encr: 3, DH: 3}
+	if got, want := e.String(), "ENCR(3)-DH(3)"; got != want {
 		t.Errorf("String = %q, want %q", got, want)
 	}
 }
@@ -445,21 +446,21 @@ func TestSelectESP(t *testing.T) {
 func TestSelectESPMissingESN(t *testing.T) {
 	// A proposal without an ESN transform is "no ESN": acceptable only to
 	// a proposal of ours that allows no ESN.
-	noESN := wire(t, &SAPayload{Proposals: []Proposal{{Number: 1, Protocol: ProtocolESP, SPI: []byte{0, 0, 0, 9}, Transforms: []Transform{
+	noESN := wire(t, &SAPayload{Proposals: []Proposal{{Number: 1, Protocol: ProtocolESP, SPI: []byte{0, 0, 1, 9}, Transforms: []Transform{
 		{Type: TransformENCR, ID: EncrAESGCM16, KeyLength: 256},
 	}}}})
 	if _, _, _, err := SelectESP(mustESP(t, "aes256gcm16-esn"), noESN, false); !errors.Is(err, ErrNoProposalChosen) {
 		t.Errorf("ESN-only vs no ESN transform: %v", err)
 	}
 	got, prop, spi, err := SelectESP(mustESP(t, "aes256gcm16-esn,aes256gcm16"), noESN, false)
-	if err != nil || got.ESN || spi != 9 {
+	if err != nil || got.ESN || spi != 0x109 {
 		t.Fatalf("SelectESP = %v, %d, %v", got, spi, err)
 	}
 	if len(prop.Transforms) != 1 {
 		t.Errorf("answer %+v has transforms the offer had no type for", prop)
 	}
 	// Both ESN values offered in one proposal: our first matching choice.
-	both := wire(t, &SAPayload{Proposals: []Proposal{{Number: 1, Protocol: ProtocolESP, SPI: []byte{0, 0, 0, 9}, Transforms: []Transform{
+	both := wire(t, &SAPayload{Proposals: []Proposal{{Number: 1, Protocol: ProtocolESP, SPI: []byte{0, 0, 1, 9}, Transforms: []Transform{
 		{Type: TransformENCR, ID: EncrAESGCM16, KeyLength: 256},
 		{Type: TransformESN, ID: ESNExtended},
 		{Type: TransformESN, ID: ESNNone},
@@ -475,9 +476,33 @@ func TestSelectESPMissingESN(t *testing.T) {
 	}
 }
 
+// TestESPSPIReserved: a peer's ESP SPI from 1 to 255 is reserved
+// (RFC 4303 §2.1) and the dataplane refuses it, so negotiation refuses it
+// first: the responder skips such a proposal (NO_PROPOSAL_CHOSEN), the
+// initiator rejects such an answer. Before, the Child SA was reported up
+// while ESP black-holed.
+func TestESPSPIReserved(t *testing.T) {
+	esp := mustESP(t, "aes256gcm16")
+	for _, spi := range []uint32{1, 255} {
+		if _, _, _, err := SelectESP(esp, wire(t, ESPSAPayload(esp, spi, false)), false); !errors.Is(err, ErrNoProposalChosen) {
+			t.Errorf("SelectESP with peer SPI %d: %v, want NO_PROPOSAL_CHOSEN", spi, err)
+		}
+		answer := wire(t, ESPSAPayload(esp, spi, false))
+		if _, _, err := AcceptESP(esp, answer, false); !errors.Is(err, ErrNoProposalChosen) {
+			t.Errorf("AcceptESP with peer SPI %d: %v, want NO_PROPOSAL_CHOSEN", spi, err)
+		}
+	}
+	if _, _, spi, err := SelectESP(esp, wire(t, ESPSAPayload(esp, 256, false)), false); err != nil || spi != 256 {
+		t.Errorf("SelectESP with peer SPI 256: %d, %v", spi, err)
+	}
+	if _, spi, err := AcceptESP(esp, wire(t, ESPSAPayload(esp, 256, false)), false); err != nil || spi != 256 {
+		t.Errorf("AcceptESP with peer SPI 256: %d, %v", spi, err)
+	}
+}
+
 func TestSelectESPDHNone(t *testing.T) {
 	// CREATE_CHILD_SA without PFS: an offered DH NONE is accepted and echoed.
-	offer := wire(t, &SAPayload{Proposals: []Proposal{{Number: 1, Protocol: ProtocolESP, SPI: []byte{0, 0, 0, 7}, Transforms: []Transform{
+	offer := wire(t, &SAPayload{Proposals: []Proposal{{Number: 1, Protocol: ProtocolESP, SPI: []byte{0, 0, 1, 7}, Transforms: []Transform{
 		{Type: TransformENCR, ID: EncrAESGCM16, KeyLength: 128},
 		{Type: TransformDH, ID: DHNone},
 		{Type: TransformESN, ID: ESNNone},
@@ -572,10 +597,31 @@ func FuzzSelect(f *testing.F) {
 // FuzzParseProposals checks that parsing never panics and that whatever
 // parses prints back to the same proposals.
 func FuzzParseProposals(f *testing.F) {
-	for _, s := range []string{"aes256-sha384-ecp384", "aes256gcm16-prfsha384-ecp384,aes128-sha256-modp2048", "aes256gcm16-ecp384-esn-noesn", "chacha20poly1305"} {
+	for _, s := range []string{"aes256-sha384-ecp384", "aes256gcm16-prfsha384-ecp384,aes128-sha256-modp2048", "aes256gcm16-ecp384-esn-noesn", "chacha20poly1305",
+		"aes256-sha256-modp3072", "null-sha256-esn", "aes128-sha1-prfsha1-modp1024", "aes192-sha512-modp8192-esn"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		// With weak transforms allowed too: what parses prints back.
+		weak := ProposalOptions{AllowWeak: true}
+		for _, parse := range []func(string) (int, []fmt.Stringer, error){
+			func(s string) (int, []fmt.Stringer, error) {
+				ps, err := weak.ParseIKE(s)
+				return len(ps), stringers(ps), err
+			},
+			func(s string) (int, []fmt.Stringer, error) {
+				ps, err := weak.ParseESP(s)
+				return len(ps), stringers(ps), err
+			},
+		} {
+			if _, ps, err := parse(s); err == nil {
+				for _, p := range ps {
+					if n, again, err := parse(p.String()); err != nil || n != 1 || again[0] != p {
+						t.Errorf("weak %q: %v prints as %q, which parses to %v, %v", s, p, p.String(), again, err)
+					}
+				}
+			}
+		}
 		if ps, err := ParseIKEProposals(s); err == nil {
 			for _, p := range ps {
 				again, err := ParseIKEProposals(p.String())
@@ -593,4 +639,12 @@ func FuzzParseProposals(f *testing.F) {
 			}
 		}
 	})
+}
+
+func stringers[P fmt.Stringer](ps []P) []fmt.Stringer {
+	out := make([]fmt.Stringer, len(ps))
+	for i, p := range ps {
+		out[i] = p
+	}
+	return out
 }

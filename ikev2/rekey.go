@@ -21,8 +21,16 @@ import (
 // The original initiator of the IKE SA rekeys at the configured lifetime,
 // the responder a tenth later, so that normally one side does it. When both
 // rekey a Child SA at once, the lowest-nonce rule of §2.8.1 picks the one
-// to keep; a simultaneous IKE SA rekey is answered with TEMPORARY_FAILURE
-// (§2.25) and retried after a random delay.
+// to keep; when both rekey the IKE SA at once, the same rule of §2.8.2:
+// each answers the other's request, and when its own response arrives the
+// new IKE SA created with the lowest of the four nonces is deleted by the
+// side that created it, and the initiator of the surviving exchange deletes
+// the old one. A Child SA rekey and an IKE SA rekey at once are answered
+// with TEMPORARY_FAILURE (§2.25.2) and retried after a random delay.
+//
+// The same exchange without REKEY_SA creates a Child SA (§1.3.1): we send
+// it when the peer deleted our only Child SA and traffic needs one
+// (Acquire), and accept it when we have none.
 
 // rekeyRetryMin and rekeyRetrySpread bound the random delay before a
 // rekey is tried again after TEMPORARY_FAILURE or a failure.
@@ -34,7 +42,8 @@ const (
 	retiredLifetime = 30 * time.Second
 )
 
-// childRekey is our rekey of a Child SA in progress.
+// childRekey is our rekey of a Child SA in progress, or our creation of
+// one (old is nil).
 type childRekey struct {
 	old   *childSA
 	inSPI uint32
@@ -51,13 +60,23 @@ type ikeRekey struct {
 	spi uint64
 	ni  []byte
 	dh  ikecrypto.DH
+	// peerNew is the IKE SA the peer created by rekeying the same IKE SA
+	// at the same time (§2.8.2), with the nonces of its exchange.
+	peerNew        *ikeSA
+	peerNi, peerNr []byte
 }
 
 // rekeyTime returns when a Child SA or IKE SA created at t with lifetime
-// d is rekeyed by this side.
-func (sa *ikeSA) rekeyTime(t time.Time, d time.Duration) time.Time {
+// d (and hard lifetime hard, 0 for the default) is rekeyed by this side:
+// the original initiator at d, the responder a tenth later, or halfway to
+// a hard lifetime that comes sooner.
+func (sa *ikeSA) rekeyTime(t time.Time, d, hard time.Duration) time.Time {
 	if !sa.initiator {
-		d += d / 10
+		off := d / 10
+		if hard > d && (hard-d)/2 < off {
+			off = (hard - d) / 2
+		}
+		d += off
 	}
 	return t.Add(d)
 }
@@ -106,7 +125,12 @@ func (s *Session) startChildRekey(sa *ikeSA, now time.Time) {
 }
 
 func (s *Session) startChildRekeyGroup(sa *ikeSA, group uint16, now time.Time) {
-	old := sa.child
+	s.startChildExchange(sa, sa.child, group, now)
+}
+
+// startChildExchange sends a CREATE_CHILD_SA request that rekeys old, or
+// creates a new Child SA with our configured selectors when old is nil.
+func (s *Session) startChildExchange(sa *ikeSA, old *childSA, group uint16, now time.Time) {
 	inSPI, err := s.newESPSPI()
 	if err != nil {
 		return
@@ -116,19 +140,21 @@ func (s *Session) startChildRekeyGroup(sa *ikeSA, group uint16, now time.Time) {
 		return
 	}
 	r := &childRekey{old: old, inSPI: inSPI, ni: ni}
-	payloads := []Payload{
-		&NotifyPayload{NotifyType: NotifyRekeySA, Protocol: ProtocolESP, SPI: binary.BigEndian.AppendUint32(nil, old.inSPI)},
-		ESPSAPayload(s.cfg.ESPProposals, inSPI, true),
-		&NoncePayload{Nonce: ni},
+	var payloads []Payload
+	localTS, peerTS, transport := s.cfg.LocalTS, s.cfg.PeerTS, s.cfg.Mode != ModeTunnel
+	if old != nil {
+		payloads = append(payloads, &NotifyPayload{NotifyType: NotifyRekeySA, Protocol: ProtocolESP, SPI: binary.BigEndian.AppendUint32(nil, old.inSPI)})
+		localTS, peerTS, transport = old.localTS, old.peerTS, old.transport
 	}
+	payloads = append(payloads, ESPSAPayload(s.cfg.ESPProposals, inSPI, true), &NoncePayload{Nonce: ni})
 	if group != 0 {
 		if r.dh, err = ikecrypto.GenerateDH(group, s.rand); err != nil {
 			return
 		}
 		payloads = append(payloads, &KEPayload{Group: TransformID(group), Data: r.dh.Public()})
 	}
-	payloads = append(payloads, TSPayloadFor(old.localTS, false), TSPayloadFor(old.peerTS, true))
-	if old.transport {
+	payloads = append(payloads, TSPayloadFor(localTS, false), TSPayloadFor(peerTS, true))
+	if transport {
 		payloads = append(payloads, &NotifyPayload{NotifyType: NotifyUseTransportMode})
 	}
 	payloads = append(payloads, &NotifyPayload{NotifyType: NotifyESPTFCPaddingNotSupported})
@@ -186,9 +212,12 @@ func (s *Session) handleChildRekeyResponse(sa *ikeSA, payloads []Payload, now ti
 	}
 	c := sortChild(payloads)
 	retry := func() {
-		if sa.child == r.old {
+		if r.old != nil && sa.child == r.old {
 			r.old.rekeyAt = now.Add(s.retryDelay())
 		}
+	}
+	if r.old == nil && sa.child != nil {
+		return // the peer created one meanwhile (it needed one too)
 	}
 	if n := c.errNotify; n != nil {
 		switch n.NotifyType {
@@ -196,12 +225,12 @@ func (s *Session) handleChildRekeyResponse(sa *ikeSA, payloads []Payload, now ti
 			if len(n.Data) == 2 {
 				g := binary.BigEndian.Uint16(n.Data)
 				if g != 0 && s.espProposesGroup(g) && (r.dh == nil || r.dh.Group() != g) && sa.child == r.old {
-					s.startChildRekeyGroup(sa, g, now)
+					s.startChildExchange(sa, r.old, g, now)
 					return
 				}
 			}
 		case NotifyChildSANotFound:
-			if sa.child == r.old {
+			if r.old != nil && sa.child == r.old {
 				s.deleteChild(sa, "peer no longer has the Child SA (CHILD_SA_NOT_FOUND)", now)
 			}
 			return
@@ -214,7 +243,7 @@ func (s *Session) handleChildRekeyResponse(sa *ikeSA, payloads []Payload, now ti
 		return
 	}
 	prop, outSPI, err := AcceptESP(s.cfg.ESPProposals, c.sa, true)
-	if err != nil {
+	if err != nil || !nonceLenOK(sa.prop.PRF, c.nonce.Nonce) {
 		retry()
 		return
 	}
@@ -224,14 +253,28 @@ func (s *Session) handleChildRekeyResponse(sa *ikeSA, payloads []Payload, now ti
 			retry()
 			return
 		}
-		if gir, err = r.dh.SharedSecret(c.ke.Data); err != nil {
+		gir, err = r.dh.SharedSecret(c.ke.Data)
+		ikecrypto.WipeDH(r.dh)
+		if err != nil {
 			retry()
 			return
 		}
+		defer clear(gir)
 	}
 	localTS, peerTS, err := AcceptTS(s.cfg.LocalTS, s.cfg.PeerTS, c.tsi, c.tsr, s.cfg.AllowNarrowing)
 	if err != nil {
 		retry()
+		return
+	}
+	if r.old == nil {
+		// A new Child SA (§1.3.1), in the mode the configuration wants.
+		transport := c.transport && s.cfg.Mode != ModeTunnel
+		if s.cfg.Mode == ModeTransport && !transport {
+			return // the peer refused transport mode; the next Acquire tries again
+		}
+		if nc, up, err := s.newChild(sa, prop, r.inSPI, outSPI, transport, localTS, peerTS, r.ni, c.nonce.Nonce, gir, true, nil, now); err == nil {
+			s.commitChildSA(sa, nc, up)
+		}
 		return
 	}
 	rekeyed := &ChildSADown{InSPI: r.old.inSPI, OutSPI: r.old.outSPI, Reason: "rekeyed"}
@@ -246,12 +289,14 @@ func (s *Session) handleChildRekeyResponse(sa *ikeSA, payloads []Payload, now ti
 		// lowest of the four nonces is redundant, and its creator deletes
 		// it; the initiator of the surviving exchange deletes the old SA.
 		if bytes.Compare(minNonce(r.ni, c.nonce.Nonce), minNonce(r.peerNi, r.peerNr)) < 0 {
+			up.wipe()
 			s.sendRequest(sa, ExchangeInformational, []Payload{&DeletePayload{Protocol: ProtocolESP, SPIs: []uint32{nc.inSPI}}}, ignoreResponse, now)
 			return
 		}
 		// Ours survives; the peer deletes its own.
 		sa.extra = append(sa.extra, r.peerNew)
 	}
+	r.old.successor = nc
 	s.commitChildSA(sa, nc, up)
 	s.retireChild(sa, r.old, now)
 }
@@ -288,20 +333,21 @@ func (s *Session) retireChild(sa *ikeSA, old *childSA, now time.Time) {
 		sa.extra = append(sa.extra, old)
 	}
 	s.sendRequest(sa, ExchangeInformational, []Payload{&DeletePayload{Protocol: ProtocolESP, SPIs: []uint32{old.inSPI}}},
-		func(s *Session, _ *ikeSA, _ []Payload, _ time.Time) {
-			if s.takeExtra(old) {
-				s.emit(ChildSADown{InSPI: old.inSPI, OutSPI: old.outSPI, Reason: "rekeyed"})
+		func(s *Session, sa *ikeSA, _ []Payload, _ time.Time) {
+			if s.takeExtra(sa, old) {
+				s.retired(old)
+				s.childGone(old, "rekeyed")
 			}
 		}, now)
 }
 
-// takeExtra removes c from the Child SAs on their way out of any IKE SA
-// of the session (an IKE SA rekey may have moved it) and reports whether
-// it was there.
-func (s *Session) takeExtra(c *childSA) bool {
-	for _, sa := range []*ikeSA{s.sa, s.half, s.old} {
-		if sa != nil && containsChild(sa.extra, c) {
-			sa.extra = removeChild(sa.extra, c)
+// takeExtra removes c from the Child SAs on their way out of sa or its
+// lineage (an IKE SA rekey may have moved it) and reports whether it was
+// there.
+func (s *Session) takeExtra(sa *ikeSA, c *childSA) bool {
+	for _, o := range s.lineage(sa) {
+		if containsChild(o.extra, c) {
+			o.extra = removeChild(o.extra, c)
 			return true
 		}
 	}
@@ -342,14 +388,19 @@ func (s *Session) receiveCreateChildSA(sa *ikeSA, hdr Header, payloads []Payload
 		s.receiveIKERekey(sa, hdr, c, now)
 		return
 	}
-	if c.rekeySPI == nil {
+	// A new Child SA is accepted only in place of one the IKE SA lost
+	// (one Child SA per IKE SA); a rekey must name the one we have.
+	var old *childSA
+	switch {
+	case c.rekeySPI == nil && (sa.child != nil || sa.childRekey != nil):
 		answer(NotifyNoAdditionalSAs, nil)
 		return
-	}
-	old := sa.child
-	if len(c.rekeySPI) != 4 || old == nil || binary.BigEndian.Uint32(c.rekeySPI) != old.outSPI {
-		s.respond(sa, hdr.Exchange, hdr.MessageID, []Payload{&NotifyPayload{NotifyType: NotifyChildSANotFound, Protocol: ProtocolESP, SPI: c.rekeySPI}}, now)
-		return
+	case c.rekeySPI != nil:
+		old = sa.child
+		if len(c.rekeySPI) != 4 || old == nil || binary.BigEndian.Uint32(c.rekeySPI) != old.outSPI {
+			s.respond(sa, hdr.Exchange, hdr.MessageID, []Payload{&NotifyPayload{NotifyType: NotifyChildSANotFound, Protocol: ProtocolESP, SPI: c.rekeySPI}}, now)
+			return
+		}
 	}
 	if sa.ikeRekey != nil {
 		answer(NotifyTemporaryFailure, nil)
@@ -358,6 +409,10 @@ func (s *Session) receiveCreateChildSA(sa *ikeSA, hdr Header, payloads []Payload
 	prop, chosen, outSPI, err := SelectESP(s.cfg.ESPProposals, c.sa, true)
 	if err != nil {
 		answer(NotifyNoProposalChosen, nil)
+		return
+	}
+	if c.nonce == nil || !nonceLenOK(sa.prop.PRF, c.nonce.Nonce) {
+		answer(NotifyInvalidSyntax, nil) // §2.10
 		return
 	}
 	if prop.DH != 0 && (c.ke == nil || uint16(c.ke.Group) != prop.DH) {
@@ -382,20 +437,37 @@ func (s *Session) receiveCreateChildSA(sa *ikeSA, hdr Header, payloads []Payload
 		dh, err := ikecrypto.GenerateDH(prop.DH, s.rand)
 		if err == nil {
 			gir, err = dh.SharedSecret(c.ke.Data)
+			ke = &KEPayload{Group: TransformID(prop.DH), Data: dh.Public()}
+			ikecrypto.WipeDH(dh)
 		}
 		if err != nil {
 			answer(NotifyInvalidSyntax, nil)
 			return
 		}
-		ke = &KEPayload{Group: TransformID(prop.DH), Data: dh.Public()}
+		defer clear(gir)
 	}
 	inSPI, err := s.newESPSPI()
 	if err != nil {
 		answer(NotifyTemporaryFailure, nil)
 		return
 	}
-	transport := c.transport && old.transport
-	rekeyed := &ChildSADown{InSPI: old.inSPI, OutSPI: old.outSPI, Reason: "rekeyed"}
+	var transport bool
+	var rekeyed *ChildSADown
+	if old != nil {
+		transport = c.transport && old.transport
+		rekeyed = &ChildSADown{InSPI: old.inSPI, OutSPI: old.outSPI, Reason: "rekeyed"}
+	} else {
+		switch s.cfg.Mode {
+		case ModeTransport:
+			if !c.transport {
+				answer(NotifyNoProposalChosen, nil) // as in IKE_AUTH (child.go)
+				return
+			}
+			transport = true
+		case ModeTransportOrTunnel:
+			transport = c.transport
+		}
+	}
 	nc, up, err := s.newChild(sa, prop, inSPI, outSPI, transport, localTS, peerTS, c.nonce.Nonce, nr, gir, false, rekeyed, now)
 	if err != nil {
 		answer(NotifyNoProposalChosen, nil)
@@ -413,11 +485,16 @@ func (s *Session) receiveCreateChildSA(sa *ikeSA, hdr Header, payloads []Payload
 	resp = append(resp, &NotifyPayload{NotifyType: NotifyESPTFCPaddingNotSupported})
 	s.respond(sa, hdr.Exchange, hdr.MessageID, resp, now)
 
+	if old == nil {
+		s.commitChildSA(sa, nc, up)
+		return
+	}
 	if r := sa.childRekey; r != nil && r.old == old {
 		r.peerNew, r.peerNi, r.peerNr = nc, c.nonce.Nonce, nr
 	}
 	// The old SA stays until the initiator of this exchange deletes it.
 	sa.extra = append(sa.extra, old)
+	old.successor = nc
 	s.commitChildSA(sa, nc, up)
 }
 
@@ -457,10 +534,18 @@ func (s *Session) handleIKERekeyResponse(sa *ikeSA, payloads []Payload, now time
 		return
 	}
 	c := sortChild(payloads)
-	retry := func() { sa.ikeRekeyAt = now.Add(s.retryDelay()) }
+	retry := func() {
+		if r.peerNew != nil {
+			// Ours failed, the peer's rekey of the same IKE SA stands
+			// (§2.8.2): its new IKE SA takes over, the peer deletes the old.
+			s.switchIKESA(sa, r.peerNew, now)
+			return
+		}
+		sa.ikeRekeyAt = now.Add(s.retryDelay())
+	}
 	if n := c.errNotify; n != nil {
 		if n.NotifyType == NotifyInvalidKEPayload && len(n.Data) == 2 {
-			if g := binary.BigEndian.Uint16(n.Data); g != r.dh.Group() && s.proposesGroup(g) {
+			if g := binary.BigEndian.Uint16(n.Data); g != r.dh.Group() && s.proposesGroup(g) && r.peerNew == nil {
 				s.startIKERekeyGroup(sa, g, now)
 				return
 			}
@@ -473,19 +558,26 @@ func (s *Session) handleIKERekeyResponse(sa *ikeSA, payloads []Payload, now time
 		return
 	}
 	prop, err := AcceptIKE(s.cfg.IKEProposals, c.sa)
-	if err != nil || prop.DH != r.dh.Group() || uint16(c.ke.Group) != prop.DH || len(c.sa.Proposals[0].SPI) != ikeSPILen {
+	if err != nil || prop.DH != r.dh.Group() || uint16(c.ke.Group) != prop.DH || len(c.sa.Proposals[0].SPI) != ikeSPILen ||
+		!nonceLenOK(prop.PRF, c.nonce.Nonce) {
 		retry()
 		return
 	}
 	gir, err := r.dh.SharedSecret(c.ke.Data)
+	ikecrypto.WipeDH(r.dh)
 	if err != nil {
 		retry()
 		return
 	}
+	defer clear(gir)
 	spir := binary.BigEndian.Uint64(c.sa.Proposals[0].SPI)
 	ns, err := s.rekeyedSA(sa, true, r.spi, spir, prop, r.ni, c.nonce.Nonce, gir, now)
 	if err != nil {
 		retry()
+		return
+	}
+	if r.peerNew != nil {
+		s.resolveIKERekeyCollision(sa, ns, r, c.nonce.Nonce, now)
 		return
 	}
 	s.switchIKESA(sa, ns, now)
@@ -499,7 +591,7 @@ func (s *Session) receiveIKERekey(sa *ikeSA, hdr Header, c childPayloads, now ti
 	answer := func(t NotifyType, data []byte) {
 		s.respond(sa, hdr.Exchange, hdr.MessageID, []Payload{&NotifyPayload{NotifyType: t, Data: data}}, now)
 	}
-	if sa.ikeRekey != nil || sa.childRekey != nil {
+	if sa.childRekey != nil || (sa.ikeRekey != nil && sa.ikeRekey.peerNew != nil) {
 		answer(NotifyTemporaryFailure, nil) // §2.25.2
 		return
 	}
@@ -514,6 +606,9 @@ func (s *Session) receiveIKERekey(sa *ikeSA, hdr Header, c childPayloads, now ti
 		return
 	case invalidKE != 0:
 		answer(NotifyInvalidKEPayload, binary.BigEndian.AppendUint16(nil, invalidKE))
+		return
+	case !nonceLenOK(prop.PRF, c.nonce.Nonce):
+		answer(NotifyInvalidSyntax, nil) // §2.10
 		return
 	}
 	// The proposal we answer is the peer's; its SPI is the new SPIi.
@@ -534,10 +629,13 @@ func (s *Session) receiveIKERekey(sa *ikeSA, hdr Header, c childPayloads, now ti
 		return
 	}
 	gir, err := dh.SharedSecret(c.ke.Data)
+	pub := dh.Public()
+	ikecrypto.WipeDH(dh)
 	if err != nil {
 		answer(NotifyInvalidSyntax, nil)
 		return
 	}
+	defer clear(gir)
 	spir, err := s.newIKESPI()
 	if err != nil {
 		answer(NotifyTemporaryFailure, nil)
@@ -557,9 +655,44 @@ func (s *Session) receiveIKERekey(sa *ikeSA, hdr Header, c childPayloads, now ti
 	s.respond(sa, hdr.Exchange, hdr.MessageID, []Payload{
 		&SAPayload{Proposals: []Proposal{chosen}},
 		&NoncePayload{Nonce: nr},
-		&KEPayload{Group: TransformID(prop.DH), Data: dh.Public()},
+		&KEPayload{Group: TransformID(prop.DH), Data: pub},
 	}, now)
+	if r := sa.ikeRekey; r != nil {
+		// Both sides rekey at once (§2.8.2): decided when our response
+		// arrives (resolveIKERekeyCollision).
+		r.peerNew, r.peerNi, r.peerNr = ns, append([]byte(nil), c.nonce.Nonce...), nr
+		return
+	}
 	s.switchIKESA(sa, ns, now)
+}
+
+// resolveIKERekeyCollision settles two rekeys of the IKE SA old, ours
+// (which created ours) and the peer's (r.peerNew), by the rule of §2.8.2:
+// the new IKE SA created with the lowest of the four nonces is redundant
+// and its creator deletes it; the initiator of the surviving exchange
+// deletes old. Both sides see the same nonces and decide alike. The
+// deletions that need no answer from us are sent once, unretransmitted,
+// as the peer also gives up such an SA by itself.
+func (s *Session) resolveIKERekeyCollision(old, ours *ikeSA, r *ikeRekey, ourNr []byte, now time.Time) {
+	s.stats.RekeyCollisions++
+	peerNew := r.peerNew
+	if bytes.Compare(minNonce(r.ni, ourNr), minNonce(r.peerNi, r.peerNr)) < 0 {
+		// Ours is redundant: delete it; the peer's takes over, and the
+		// peer deletes old, which waits for that as after any rekey.
+		s.sendRequestOnce(ours, ExchangeInformational, []Payload{&DeletePayload{Protocol: ProtocolIKE}})
+		ours.state = stateDead
+		ours.wipe()
+		s.switchIKESA(old, peerNew, now)
+		return
+	}
+	// Ours survives: we delete old; the peer deletes its own, which waits
+	// for that DELETE in old's place.
+	s.switchIKESA(old, ours, now)
+	s.sendRequestOnce(old, ExchangeInformational, []Payload{&DeletePayload{Protocol: ProtocolIKE}})
+	s.dropSA(old, "", nil, now)
+	peerNew.redundant = true
+	s.gate.setSPI(peerNew.localSPI(), s.cfg.PeerAddr, false)
+	s.retire(peerNew, now)
 }
 
 // selectIKEWithKE chooses an IKE proposal as responder, preferring one
@@ -600,27 +733,36 @@ func (s *Session) rekeyedSA(sa *ikeSA, initiator bool, spii, spir uint64, prop I
 	}
 	seed := ikecrypto.RekeySKEYSEED(sa.prf, sa.skd, gir, ni, nr)
 	keys := ikecrypto.DeriveIKESAKeys(prf, seed, ni, nr, binary.BigEndian.AppendUint64(nil, spii), binary.BigEndian.AppendUint64(nil, spir), el, il)
+	clear(seed)
 	out, in, err := keys.Ciphers(initiator, prop.Encr, prop.KeyBits, prop.Integ)
+	keys.WipeSK()
 	if err != nil {
+		keys.Wipe()
 		return nil, err
 	}
 	if spii == 0 || spir == 0 {
+		keys.Wipe()
 		return nil, errors.New("ikev2: zero IKE SPI")
 	}
+	clear(keys.SKpi)
+	clear(keys.SKpr)
 	ns := &ikeSA{
 		initiator: initiator,
 		state:     stateEstablished,
 		spii:      spii, spir: spir,
 		created: now, upAt: now, lastRecv: now,
-		prop: prop, prf: prf,
-		skd: keys.SKd, skpi: keys.SKpi, skpr: keys.SKpr,
+		createdSeq: s.stamp(),
+		prop:       prop, prf: prf,
+		skd: keys.SKd, // SK_pi and SK_pr serve no AUTH on a rekeyed SA
 		out: out, in: in,
 		local: sa.local, peer: sa.peer,
 		natLocal: sa.natLocal, natPeer: sa.natPeer,
 		fragment:      sa.fragment,
 		nextKeepalive: sa.nextKeepalive,
 	}
-	ns.ikeRekeyAt = ns.rekeyTime(now, s.cfg.IKELifetime)
+	ns.upSeq = ns.createdSeq
+	ns.ikeRekeyAt = ns.rekeyTime(now, s.cfg.IKELifetime, s.cfg.IKEHardLifetime)
+	ns.hardAt = s.hardTime(ns, now, s.cfg.IKELifetime, s.cfg.IKEHardLifetime)
 	return ns, nil
 }
 
@@ -631,6 +773,7 @@ func (s *Session) switchIKESA(old, ns *ikeSA, now time.Time) {
 	old.child, old.extra = nil, nil
 	old.retired = true
 	old.retireAt = now.Add(retiredLifetime)
+	old.rekeyedTo = ns
 	if s.old != nil {
 		s.dropSA(s.old, "", nil, now)
 	}
@@ -638,6 +781,7 @@ func (s *Session) switchIKESA(old, ns *ikeSA, now time.Time) {
 	if s.sa == old {
 		s.sa = ns
 	}
+	s.gate.setSPI(ns.localSPI(), s.cfg.PeerAddr, false)
 	s.emit(IKESAUp{SPIi: ns.spii, SPIr: ns.spir, Initiator: ns.initiator, NAT: ns.nat()})
 }
 

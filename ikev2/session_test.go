@@ -3,6 +3,7 @@ package ikev2
 import (
 	"bytes"
 	"crypto/sha1"
+	"crypto/sha256"
 	"net/netip"
 	"strings"
 	"testing"
@@ -48,7 +49,7 @@ func TestNewSessionErrors(t *testing.T) {
 		{func(c *Config) { c.PSK = nil }, "pre-shared key"},
 		{func(c *Config) { c.IKEProposals = nil }, "no IKE proposals"},
 		{func(c *Config) { c.ESPProposals = nil }, "no ESP proposals"},
-		{func(c *Config) { c.IKEProposals[0].DH = 2 }, "unsupported key exchange group 2"},
+		{func(c *Config) { c.IKEProposals[0].DH = 3 }, "unsupported key exchange group 3"},
 		{func(c *Config) { c.ESPProposals[0].Encr = uint16(EncrAESCBC) }, "ESP proposal 1"},
 		{func(c *Config) { c.PeerAddr = netip.MustParseAddr("2001:db8::1") }, "same family"},
 		{func(c *Config) { c.LocalTS = nil }, "traffic selectors"},
@@ -105,29 +106,64 @@ func TestNATDetectionHash(t *testing.T) {
 	}
 }
 
+// TestCookie: cookies follow RFC 7296 §2.6 (version | SHA-256(Ni | IPi |
+// SPIi | secret)), are bound to the initiator, and stay valid across one
+// change of the secret (every two minutes) but not two.
 func TestCookie(t *testing.T) {
-	var c cookieState
-	if err := c.init(cryptoRand); err != nil {
+	var j cookieJar
+	if err := j.init(cryptoRand); err != nil {
 		t.Fatal(err)
 	}
 	ni := bytes.Repeat([]byte{7}, 32)
-	ck := c.make(ni, addrA, 42)
-	ok := []Payload{&NotifyPayload{NotifyType: NotifyCookie, Data: ck}, &NoncePayload{Nonce: ni}}
-	if !c.check(ok, ni, addrA, 42) {
+	now := epoch
+	ck := j.make(ni, addrA, 42, now)
+	if len(ck) != cookieLen {
+		t.Fatalf("cookie of %d bytes", len(ck))
+	}
+	// The definition, computed by hand.
+	s := j.secrets.Load()
+	want := sha256.Sum256(append(append(append(append([]byte(nil), ni...), addrA.AsSlice()...), u64(42)...), s.cur[:]...))
+	if ck[0] != s.version || !bytes.Equal(ck[1:], want[:]) {
+		t.Errorf("cookie %x, want %02x%x", ck, s.version, want)
+	}
+	if !j.valid(ck, ni, addrA, 42, now) {
 		t.Error("own cookie rejected")
 	}
 	for name, args := range map[string]struct {
-		ps  []Payload
+		ni  []byte
 		ip  netip.Addr
 		spi uint64
 	}{
-		"other address": {ok, addrB, 42},
-		"other SPI":     {ok, addrA, 43},
-		"not first":     {[]Payload{ok[1], ok[0]}, addrA, 42},
-		"none":          {ok[1:], addrA, 42},
+		"other address": {ni, addrB, 42},
+		"other SPI":     {ni, addrA, 43},
+		"other nonce":   {bytes.Repeat([]byte{8}, 32), addrA, 42},
 	} {
-		if c.check(args.ps, ni, args.ip, args.spi) {
+		if j.valid(ck, args.ni, args.ip, args.spi, now) {
 			t.Errorf("%s: cookie accepted", name)
+		}
+	}
+	if j.valid(ck[:len(ck)-1], ni, addrA, 42, now) || j.valid(nil, ni, addrA, 42, now) {
+		t.Error("truncated cookie accepted")
+	}
+	// One rotation: the old cookie still works, new ones differ.
+	now = now.Add(cookieRotation + time.Second)
+	if !j.valid(ck, ni, addrA, 42, now) {
+		t.Error("cookie of the previous secret rejected")
+	}
+	if ck2 := j.make(ni, addrA, 42, now); bytes.Equal(ck2, ck) || !j.valid(ck2, ni, addrA, 42, now) {
+		t.Error("new secret makes the same cookie, or rejects its own")
+	}
+	// Two rotations: the first cookie is dead.
+	now = now.Add(cookieRotation + time.Second)
+	if j.valid(ck, ni, addrA, 42, now) {
+		t.Error("cookie two secrets old accepted")
+	}
+	// The version octet wraps without reusing 0 or confusing generations.
+	for i := 0; i < 300; i++ {
+		now = now.Add(cookieRotation)
+		c := j.make(ni, addrA, 42, now)
+		if c[0] == 0 || !j.valid(c, ni, addrA, 42, now) {
+			t.Fatalf("rotation %d: version %d", i, c[0])
 		}
 	}
 }

@@ -126,33 +126,15 @@ func isGone(err error, notFound unix.Errno) bool {
 // checkConfig checks cfg and returns the netlink addresses and routes it
 // asks for. It does not touch the interface.
 func checkConfig(name string, cfg LinkConfig) ([]*netlink.Addr, []*netlink.Route, error) {
-	if cfg.MTU < 0 {
-		return nil, nil, fmt.Errorf("tun: MTU %d for %s is negative", cfg.MTU, name)
+	if err := cfg.check(name); err != nil {
+		return nil, nil, err
 	}
 	addrs := make([]*netlink.Addr, len(cfg.Addresses))
 	for i, a := range cfg.Addresses {
-		if !a.Prefix.IsValid() {
-			return nil, nil, fmt.Errorf("tun: address %d for %s is not a valid prefix", i, name)
-		}
-		if a.Prefix.Addr().Is4In6() {
-			return nil, nil, fmt.Errorf("tun: address %s for %s is IPv4-mapped IPv6; write it as IPv4", a, name)
-		}
-		if a.Prefix.Addr().Zone() != "" {
-			return nil, nil, fmt.Errorf("tun: address %s for %s has a zone", a, name)
-		}
-		if a.Peer.IsValid() && (a.Peer.Is4() != a.Prefix.Addr().Is4() || a.Peer.Is4In6() || a.Peer.Zone() != "") {
-			return nil, nil, fmt.Errorf("tun: address %s for %s: peer is not an address of the same family", a, name)
-		}
 		addrs[i] = netlinkAddr(a)
 	}
 	routes := make([]*netlink.Route, len(cfg.Routes))
 	for i, p := range cfg.Routes {
-		if !p.IsValid() {
-			return nil, nil, fmt.Errorf("tun: route %d for %s is not a valid prefix", i, name)
-		}
-		if p.Addr().Is4In6() || p.Addr().Zone() != "" {
-			return nil, nil, fmt.Errorf("tun: route %s for %s is IPv4-mapped or has a zone", p, name)
-		}
 		routes[i] = &netlink.Route{
 			Dst:   ipNet(p.Masked()),
 			Scope: netlink.SCOPE_LINK,

@@ -2,8 +2,12 @@
 // packets are read from and written to.
 //
 // A Device is wireguard-go's tun.Device. Create opens a real TUN device and
-// Configure gives it its MTU, addresses and routes; Memory is an in-memory
-// Device for tests and the in-process benchmark.
+// Configure gives it its MTU, addresses and routes: over rtnetlink on Linux,
+// with interface ioctls and the routing socket on macOS, FreeBSD and
+// OpenBSD, through the IP Helper API (wireguard-windows' winipcfg) on
+// Windows. Memory is an in-memory Device for tests and the in-process
+// benchmark; package netstack is a Device that is a user-space TCP/IP
+// stack, for hosts where no TUN device may be created.
 package tun
 
 import (
@@ -23,7 +27,11 @@ type Device = wgtun.Device
 // coalescing offloads stay on as wireguard-go configures them: Read may then
 // return up to BatchSize packets split from one large segment, and Write
 // coalesces what it can. Read and Write on such a device need an offset of at
-// least 10 bytes. On Darwin, name must be "utun" or "utunN".
+// least 10 bytes. On Darwin, name must be "utun" (the kernel picks the
+// number) or "utunN"; on Windows a Wintun adapter of that name is created,
+// which needs wintun.dll beside the executable and administrator rights.
+// Configure takes the name the Device reports (Device.Name), which on
+// Darwin is the "utunN" actually created.
 //
 // Create does not configure addresses or routes and does not bring the
 // interface up; see Configure. Closing the Device removes the interface.

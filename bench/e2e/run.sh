@@ -7,10 +7,20 @@
 #   2. wireguard-go (userspace)   10.254.0.1     -> 10.254.0.2
 #   3. greipsec, raw ESP          10.255.0.1     -> 10.255.0.2
 #   4. greipsec, ESP-in-UDP       10.255.0.1     -> 10.255.0.2
+# and, with a user-space network stack on both sides instead of a TUN
+# device, iperf3 through a TCP port forward on each side (A's host port ->
+# A's stack -> tunnel -> B's stack -> B's host port 5201), as wireproxy-style
+# tools run, no TUN and no privilege needed:
+#   5. wireguard-go netstack      127.0.0.1:15201 -> 10.253.0.2:5201 -> 127.0.0.1:5201
+#      (bench/e2e/wgnetstack: golang.zx2c4.com/wireguard/tun/netstack, built
+#      from the Go module proxy in this run)
+#   6. greipsec netstack          127.0.0.1:15202 -> 10.255.0.2:5201 -> 127.0.0.1:5201
+#      (inner = "netstack", ESP-in-UDP, IKE on port 4500, [[tunnel.forward]])
 # and prints a markdown table. Needs root. Exits non-zero if any
 # measurement failed; the others are still made and printed.
 #
 #   RUNS=3 DURATION=10 bench/e2e/run.sh
+#   NETSTACK_ONLY=1 bench/e2e/run.sh    # only 5. and 6.
 #
 # STREAMS=4 runs iperf3 with 4 parallel TCP streams (-P 4). For each tunnel
 # the table also gives the peak resident memory (VmHWM) of the sending (A)
@@ -23,6 +33,7 @@ set -uo pipefail
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
 STREAMS=${STREAMS:-1}
+NETSTACK_ONLY=${NETSTACK_ONLY:-}
 WIREGUARD_VERSION=v0.0.0-20260522210424-ecfc5a8d5446 # as in go.mod
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -41,6 +52,7 @@ die() { log "run.sh: $*"; exit 1; }
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive integer, not '$DURATION'"
 [[ $STREAMS =~ ^[1-9][0-9]*$ ]] || die "STREAMS must be a positive integer, not '$STREAMS'"
 [[ $(id -u) == 0 ]] || die "must run as root (network namespaces, TUN, raw sockets)"
+[[ -z $NETSTACK_ONLY || $NETSTACK_ONLY == 1 ]] || die "NETSTACK_ONLY must be 1 or empty, not '$NETSTACK_ONLY'"
 
 # stop_pid PID: SIGTERM, then SIGKILL after 5 s. Only for our own children.
 stop_pid() {
@@ -116,6 +128,17 @@ log "building wireguard-go $WIREGUARD_VERSION"
 (cd "$TMP" && GOBIN=$TMP GOFLAGS= go install "golang.zx2c4.com/wireguard@$WIREGUARD_VERSION") >&2 ||
 	die "go install golang.zx2c4.com/wireguard@$WIREGUARD_VERSION failed"
 mv "$TMP/wireguard" "$TMP/wireguard-go"
+WG_VERSION=$("$TMP/wireguard-go" --version | sed -n 's/^wireguard-go \(v.*\)/\1/p')
+
+# wgnetstack is its own module (bench/e2e/wgnetstack/go.mod, which pins
+# the same wireguard-go), built from the module proxy, not from greipsec's
+# module graph.
+log "building bench/e2e/wgnetstack (golang.zx2c4.com/wireguard/tun/netstack)"
+WGNS_BUILD=ok
+if ! (cd "$REPO/bench/e2e/wgnetstack" && GOWORK=off GOFLAGS=-mod=mod go build -o "$TMP/wgnetstack" .) >"$TMP/wgns-build.log" 2>&1; then
+	WGNS_BUILD="go build ./bench/e2e/wgnetstack failed: $(head -c 600 "$TMP/wgns-build.log" | tr '\n' ' ')"
+	log "run.sh: $WGNS_BUILD"
+fi
 
 GREIPSEC_BUILD=ok
 if [[ -n ${GREIPSEC:-} ]]; then
@@ -130,7 +153,7 @@ fi
 [[ $GREIPSEC_BUILD == ok ]] || log "run.sh: $GREIPSEC_BUILD"
 
 # ---------------------------------------------------------------------------
-# The two namespaces: the same as package cmd/greipsec/lab builds.
+# The two namespaces: the same as package internal/lab builds.
 
 log "creating namespaces $NA and $NB"
 ip netns add "$NA" || die "ip netns add $NA failed"
@@ -160,11 +183,12 @@ wait_until 5 ip netns exec "$NB" bash -c "ss -Hltn sport = :5201 | grep -q ." ||
 declare -A MEDIAN RUNSOF MTU ERR HWM
 IPERF_ERR="" IPERF_BPS=""
 
-# iperf DST SECONDS: one iperf3 run from A to DST; sets IPERF_BPS to the
-# receiver's bits/s, or IPERF_ERR. (iperf3 -J may exit 0 after an error.)
+# iperf DST SECONDS [PORT]: one iperf3 run from A to DST (port 5201 unless
+# given); sets IPERF_BPS to the receiver's bits/s, or IPERF_ERR. (iperf3 -J
+# may exit 0 after an error.)
 iperf() {
 	local out rc err
-	out=$(timeout $(($2 + 30)) ip netns exec "$NA" iperf3 -c "$1" -t "$2" -P "$STREAMS" -J --connect-timeout 3000 2>&1)
+	out=$(timeout $(($2 + 30)) ip netns exec "$NA" iperf3 -c "$1" -p "${3:-5201}" -t "$2" -P "$STREAMS" -J --connect-timeout 3000 2>&1)
 	rc=$?
 	err=$(jq -r '.error // empty' <<<"$out" 2>/dev/null)
 	if ((rc != 0)) || [[ -n $err ]]; then
@@ -194,21 +218,23 @@ median() {
 	sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'
 }
 
-# measure NAME DST IFACE: warm up (and wait for the path) with 1 s runs,
-# then RUNS runs of DURATION s; fills MEDIAN, RUNSOF, MTU.
+# measure NAME DST IFACE [PORT MTU]: warm up (and wait for the path) with
+# 1 s runs, then RUNS runs of DURATION s; fills MEDIAN, RUNSOF, MTU. IFACE
+# gives the MTU; without one (a user-space stack), MTU does.
 measure() {
-	local name=$1 dst=$2 ifc=$3 i all=() tries=0
-	MTU[$name]=$(ip -n "$NA" -o link show dev "$ifc" 2>/dev/null | sed -n 's/.* mtu \([0-9]*\).*/\1/p')
-	until iperf "$dst" 1; do
+	local name=$1 dst=$2 ifc=$3 port=${4:-5201} i all=() tries=0
+	MTU[$name]=${5:-}
+	[[ -n $ifc ]] && MTU[$name]=$(ip -n "$NA" -o link show dev "$ifc" 2>/dev/null | sed -n 's/.* mtu \([0-9]*\).*/\1/p')
+	until iperf "$dst" 1 "$port"; do
 		((++tries < 10)) || {
-			ERR[$name]="no working TCP connection to $dst through $ifc after $tries tries; last: $IPERF_ERR"
+			ERR[$name]="no working TCP connection to $dst:$port through ${ifc:-the forward} after $tries tries; last: $IPERF_ERR"
 			return 1
 		}
 		sleep 1
 	done
 	for ((i = 1; i <= RUNS; i++)); do
 		log "$name: run $i/$RUNS"
-		iperf "$dst" "$DURATION" || {
+		iperf "$dst" "$DURATION" "$port" || {
 			ERR[$name]="run $i: $IPERF_ERR"
 			return 1
 		}
@@ -220,6 +246,7 @@ measure() {
 }
 
 # 1. bare veth
+if [[ -z $NETSTACK_ONLY ]]; then
 log "== bare veth"
 measure veth 192.0.2.2 "$VA"
 
@@ -256,7 +283,6 @@ wireguard() {
 }
 log "== wireguard-go"
 wireguard
-WG_VERSION=$("$TMP/wireguard-go" --version | sed -n 's/^wireguard-go \(v.*\)/\1/p')
 for pid in "${PIDS[@]}"; do
 	[[ $pid == "$IPERF_SERVER" ]] || stop_pid "$pid"
 done
@@ -277,7 +303,8 @@ greipsec() {
 			{ ERR[$name]="cannot set transport = \"$transport\" in examples/manual-$side.toml"; return 1; }
 		ns=$NA
 		[[ $side == b ]] && ns=$NB
-		start "$TMP/greipsec-$name-$side.log" "$ns" "$TMP/greipsec" up -c "$cfg"
+		# Each gateway has its own control socket: the namespaces share the file system.
+		start "$TMP/greipsec-$name-$side.log" "$ns" "$TMP/greipsec" up -c "$cfg" --control "$TMP/greipsec-$name-$side.sock"
 		pid=$STARTED
 		pids+=("$pid")
 		n=100 # 10 s
@@ -323,6 +350,103 @@ log "== greipsec esp"
 greipsec greipsec-esp esp
 log "== greipsec udp"
 greipsec greipsec-udp udp
+fi # NETSTACK_ONLY
+
+# 5. wireguard-go's netstack, with a TCP forward on each side.
+wgnetstack() {
+	local ka kb pa pb pid side
+	if [[ $WGNS_BUILD != ok ]]; then
+		ERR[wg-netstack]=$WGNS_BUILD
+		return 1
+	fi
+	ka=$(wg genkey) && kb=$(wg genkey) && pa=$(wg pubkey <<<"$ka") && pb=$(wg pubkey <<<"$kb") ||
+		{ ERR[wg-netstack]="wg genkey failed"; return 1; }
+	start "$TMP/wgnetstack-b.log" "$NB" "$TMP/wgnetstack" -addr 10.253.0.2 -peer-addr 10.253.0.1 \
+		-port 51821 -endpoint 192.0.2.1:51821 -key "$kb" -peer-key "$pa" -tunnel-port 5201 -to 127.0.0.1:5201
+	local pidb=$STARTED
+	start "$TMP/wgnetstack-a.log" "$NA" "$TMP/wgnetstack" -addr 10.253.0.1 -peer-addr 10.253.0.2 \
+		-port 51821 -endpoint 192.0.2.2:51821 -key "$ka" -peer-key "$pb" -local 127.0.0.1:15201 -to 10.253.0.2:5201
+	local pida=$STARTED
+	wait_until 10 ip netns exec "$NA" bash -c "ss -Hltn sport = :15201 | grep -q ." || {
+		ERR[wg-netstack]="wgnetstack did not start: $(tail -c 400 "$TMP/wgnetstack-a.log")"
+		return 1
+	}
+	measure wg-netstack 127.0.0.1 "" 15201 1420
+	hwm wg-netstack "$pida" "$pidb"
+}
+log "== wireguard-go netstack"
+wgnetstack
+for pid in "${PIDS[@]}"; do
+	[[ $pid == "$IPERF_SERVER" ]] || stop_pid "$pid"
+done
+PIDS=("$IPERF_SERVER")
+
+# 6. greipsec with inner = "netstack", with a TCP forward on each side.
+greipsec_netstack() {
+	local side ns pid pids=() rc=0
+	if [[ $GREIPSEC_BUILD != ok ]]; then
+		ERR[greipsec-netstack]=$GREIPSEC_BUILD
+		return 1
+	fi
+	for side in a b; do
+		local me=1 them=2 forward
+		forward='direction = "local-to-far"
+listen    = "127.0.0.1:15202"
+target    = "10.255.0.2:5201"'
+		ns=$NA
+		if [[ $side == b ]]; then
+			me=2 them=1 ns=$NB
+			forward='direction = "far-to-local"
+listen    = ":5201"
+target    = "127.0.0.1:5201"'
+		fi
+		cat >"$TMP/netstack-$side.toml" <<-EOF
+			[[tunnel]]
+			name      = "ns0"
+			inner     = "netstack"
+			transport = "udp"
+			local     = "192.0.2.$me"
+			peer      = "192.0.2.$them"
+			addresses = ["10.255.0.$me/30"]
+			[[tunnel.forward]]
+			proto     = "tcp"
+			$forward
+			[tunnel.ike]
+			port-500  = false
+			psk       = "bench-e2e-netstack-psk"
+		EOF
+		start "$TMP/greipsec-netstack-$side.log" "$ns" "$TMP/greipsec" up -c "$TMP/netstack-$side.toml" --control "$TMP/greipsec-netstack-$side.sock"
+		pid=$STARTED
+		pids+=("$pid")
+		wait_until 10 test -S "$TMP/greipsec-netstack-$side.sock" && alive "$pid" || {
+			ERR[greipsec-netstack]="greipsec up (netstack, site $side) did not start: $(tail -n 1 "$TMP/greipsec-netstack-$side.log")"
+			rc=1
+			break
+		}
+	done
+	if ((rc == 0)); then
+		measure greipsec-netstack 127.0.0.1 "" 15202 "$("$TMP/greipsec" check -c "$TMP/netstack-a.toml" | awk '$1 == "ns0" {print $9}')" || rc=1
+		hwm greipsec-netstack "${pids[@]}"
+	fi
+	for pid in "${pids[@]}"; do
+		kill -USR1 "$pid" 2>/dev/null
+	done
+	sleep 0.2
+	for pid in "${pids[@]}"; do
+		stop_pid "$pid"
+	done
+	PIDS=("$IPERF_SERVER")
+	if ((rc != 0)); then
+		for side in a b; do
+			[[ -f $TMP/greipsec-netstack-$side.log ]] || continue
+			log "run.sh: last lines of greipsec up, netstack site $side:"
+			tail -n 12 "$TMP/greipsec-netstack-$side.log" | cut -c 1-400 | sed 's/^/    /' >&2
+		done
+	fi
+	return $rc
+}
+log "== greipsec netstack"
+greipsec_netstack
 
 # ---------------------------------------------------------------------------
 # Report
@@ -345,14 +469,18 @@ echo "- greipsec: $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo
 echo "- wireguard-go: ${WG_VERSION:-?} (golang.zx2c4.com/wireguard@$WIREGUARD_VERSION)"
 echo "- iperf3: $(iperf3 --version | head -1 | awk '{print $2}'), A -> B, $STREAMS stream(s), $RUNS runs x ${DURATION} s, median"
 echo
+PATHS="veth wireguard-go greipsec-esp greipsec-udp wg-netstack greipsec-netstack"
+[[ -n $NETSTACK_ONLY ]] && PATHS="wg-netstack greipsec-netstack"
 echo "| path | inner MTU | median Gbit/s | runs Gbit/s | peak RSS (VmHWM) A / B, MiB |"
 echo "|---|---:|---:|---|---|"
-for name in veth wireguard-go greipsec-esp greipsec-udp; do
+for name in $PATHS; do
 	label=$name
 	case $name in
 	veth) label="bare veth" ;;
 	greipsec-esp) label="greipsec, raw ESP" ;;
 	greipsec-udp) label="greipsec, ESP-in-UDP" ;;
+	wg-netstack) label="wireguard-go netstack, TCP forwards" ;;
+	greipsec-netstack) label="greipsec netstack (ESP-in-UDP), TCP forwards" ;;
 	esac
 	echo "| $label | ${MTU[$name]:-?} | $(gbps "$name") | ${RUNSOF[$name]:-} | ${HWM[$name]:-} |"
 	if [[ -z ${MEDIAN[$name]:-} ]]; then
@@ -362,9 +490,12 @@ done
 echo
 echo "| ratio | |"
 echo "|---|---:|"
-echo "| greipsec raw ESP / wireguard-go | $(ratio greipsec-esp wireguard-go) |"
-echo "| greipsec ESP-in-UDP / wireguard-go | $(ratio greipsec-udp wireguard-go) |"
-for name in veth wireguard-go greipsec-esp greipsec-udp; do
+if [[ -z $NETSTACK_ONLY ]]; then
+	echo "| greipsec raw ESP / wireguard-go | $(ratio greipsec-esp wireguard-go) |"
+	echo "| greipsec ESP-in-UDP / wireguard-go | $(ratio greipsec-udp wireguard-go) |"
+fi
+echo "| greipsec netstack / wireguard-go netstack | $(ratio greipsec-netstack wg-netstack) |"
+for name in $PATHS; do
 	if [[ -n ${ERR[$name]:-} ]]; then
 		echo
 		echo "FAILED $name: ${ERR[$name]}"

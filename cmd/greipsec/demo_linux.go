@@ -4,7 +4,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -17,8 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/greipsec/greipsec/cmd/greipsec/lab"
 	"github.com/greipsec/greipsec/examples"
+	"github.com/greipsec/greipsec/internal/lab"
 )
 
 // The inner addresses of the example configs.
@@ -31,25 +30,13 @@ var (
 
 var transportLine = regexp.MustCompile(`(?m)^transport\s*=\s*"[a-z]+"`)
 
-// cmdDemo runs the main job on one machine: two gateways, each in its own
+// runDemo runs the main job on one machine: two gateways, each in its own
 // network namespace joined by a veth link, each running "greipsec up" with
 // the embedded example configs, and traffic through the tunnel between
 // them: ping both ways over IPv4 and IPv6, then a TCP transfer. It does so
-// for raw ESP and for ESP-in-UDP, and removes everything it created.
-func cmdDemo(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	transports := fs.String("transport", "esp,udp", "outer transports to show: esp, udp or both")
-	duration := fs.Duration("t", 5*time.Second, "duration of the TCP transfer")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	var list []string
-	for _, t := range strings.Split(*transports, ",") {
-		if t != "esp" && t != "udp" {
-			return fmt.Errorf("%w: demo: -transport: unknown transport %q (expected esp, udp or esp,udp)", errUsage, t)
-		}
-		list = append(list, t)
-	}
+// for each of the outer transports in list (raw ESP, ESP-in-UDP), and
+// removes everything it created.
+func runDemo(list []string, duration time.Duration, stdout, stderr io.Writer) error {
 	if os.Geteuid() != 0 {
 		return errors.New("demo: needs root to create network namespaces and TUN devices: run it with sudo")
 	}
@@ -83,7 +70,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		l.A.Name, l.A.Addr4.Addr(), l.B.Name, l.B.Addr4.Addr())
 	var failed []string
 	for _, transport := range list {
-		if err := demoTransport(l, exe, dir, transport, *duration, stdout, stderr); err != nil {
+		if err := demoTransport(l, exe, dir, transport, duration, stdout, stderr); err != nil {
 			fmt.Fprintf(stdout, "  FAILED: %v\n", err)
 			failed = append(failed, transport)
 		}
@@ -125,7 +112,9 @@ func demoTransport(l *lab.Lab, exe, dir, transport string, d time.Duration, stdo
 			return err
 		}
 		defer logFile.Close()
-		cmd := exec.Command(exe, "up", "-c", path)
+		// Each gateway has its own control socket: the file system is
+		// shared between the namespaces.
+		cmd := exec.Command(exe, "up", "-c", path, "--control", filepath.Join(dir, transport+"-"+side.file+".sock"))
 		cmd.Stdout, cmd.Stderr = logFile, logFile
 		if err := l.Start(side.host, cmd); err != nil {
 			return fmt.Errorf("start greipsec in %s: %w", side.host.Name, err)

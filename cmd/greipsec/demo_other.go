@@ -5,9 +5,10 @@ package main
 import (
 	"errors"
 	"io"
+	"time"
 )
 
-// cmdDemo needs Linux network namespaces.
-func cmdDemo(args []string, stdout, stderr io.Writer) error {
+// runDemo needs Linux network namespaces.
+func runDemo([]string, time.Duration, io.Writer, io.Writer) error {
 	return errors.New("demo: needs Linux (network namespaces); on this system run two gateways with `greipsec up` instead")
 }

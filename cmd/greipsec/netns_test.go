@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/greipsec/greipsec/cmd/greipsec/lab"
 	"github.com/greipsec/greipsec/examples"
+	"github.com/greipsec/greipsec/internal/lab"
 )
 
 // The tests in this file run real "greipsec up" processes in two network
@@ -118,7 +118,7 @@ func gateways(t *testing.T, fileA, fileB string, edit func(string) string) (*lab
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(exe, "up", "-c", path)
+		cmd := exec.Command(exe, "up", "-c", path, "--control", path+".sock")
 		cmd.Stdout, cmd.Stderr = log, log
 		if err := l.Start(side.host, cmd); err != nil {
 			t.Fatal(err)
@@ -339,7 +339,7 @@ func TestNetnsTwoTunnels(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(exe, "up", "-c", path)
+		cmd := exec.Command(exe, "up", "-c", path, "--control", path+".sock")
 		cmd.Stdout, cmd.Stderr = log, log
 		if err := l.Start(h, cmd); err != nil {
 			t.Fatal(err)

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -12,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/greipsec/greipsec/cmd/greipsec/lab"
+	"github.com/greipsec/greipsec/gateway"
+	"github.com/greipsec/greipsec/internal/lab"
 )
 
 // The tests in this file run greipsec against strongSwan: Debian's charon
@@ -23,7 +25,14 @@ var roleLine = regexp.MustCompile(`(?m)^role\s*=\s*"[a-z]+"`)
 
 // interop starts charon in B with conf and greipsec in A with the example
 // config file, its role set to role.
-func interop(t *testing.T, file, role string, conf lab.StrongSwanConfig) (*lab.Lab, *lab.StrongSwan) {
+func interop(t *testing.T, file, role string, conf lab.StrongSwanConfig) (*lab.Lab, *lab.StrongSwan, *gwProc) {
+	t.Helper()
+	return interopEdited(t, file, role, conf, nil)
+}
+
+// interopEdited is interop with greipsec's config file edited by edit
+// (which may be nil) after the role is set.
+func interopEdited(t *testing.T, file, role string, conf lab.StrongSwanConfig, edit func(string) string) (*lab.Lab, *lab.StrongSwan, *gwProc) {
 	t.Helper()
 	needRoot(t)
 	if err := lab.NeedStrongSwan(); err != nil {
@@ -53,6 +62,9 @@ func interop(t *testing.T, file, role string, conf lab.StrongSwanConfig) (*lab.L
 	}
 	path := filepath.Join(t.TempDir(), filepath.Base(file))
 	text := roleLine.ReplaceAllLiteralString(string(cfg), `role = "`+role+`"`)
+	if edit != nil {
+		text = edit(text)
+	}
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +72,9 @@ func interop(t *testing.T, file, role string, conf lab.StrongSwanConfig) (*lab.L
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(exe, "up", "-v", "-c", path)
+	g := &gwProc{config: path, socket: path + ".sock", log: path + ".log"}
+	cmd := exec.Command(exe, "up", "-v", "-c", path, "--control", g.socket)
+	g.cmd = cmd
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := l.Start(&l.A, cmd); err != nil {
 		t.Fatal(err)
@@ -73,7 +87,7 @@ func interop(t *testing.T, file, role string, conf lab.StrongSwanConfig) (*lab.L
 			t.Logf("greipsec log:\n%s", out)
 		}
 	})
-	return l, ss
+	return l, ss, g
 }
 
 // TestStrongSwanRoute: route mode (0/0-style tunnel-mode Child SA, here
@@ -90,7 +104,7 @@ func TestStrongSwanRoute(t *testing.T) {
 		{"strongswan-initiates", "passive", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l, ss := interop(t, "strongswan/greipsec.toml", tc.role, lab.StrongSwanConfig{
+			l, ss, g := interop(t, "strongswan/greipsec.toml", tc.role, lab.StrongSwanConfig{
 				LocalAddr: netip.MustParseAddr("192.0.2.2"), PeerAddr: netip.MustParseAddr("192.0.2.1"),
 				PSK:          "greipsec-interop-psk",
 				IKEProposals: "aes256-sha384-ecp384", ESPProposals: "aes256gcm16-ecp384",
@@ -130,6 +144,7 @@ func TestStrongSwanRoute(t *testing.T) {
 			if err != nil || in < 1e6 || out == 0 {
 				t.Errorf("strongSwan Child SA bytes in %d, out %d (err %v); want > 1 MB in (iperf3) and > 0 out", in, out, err)
 			}
+			compareWithSwanctl(t, g, sas)
 		})
 	}
 }
@@ -145,7 +160,7 @@ func TestStrongSwanGRETunnel(t *testing.T) {
 }
 
 func testStrongSwanGRETunnel(t *testing.T, role string, charonInitiates bool) {
-	l, ss := interop(t, "strongswan/greipsec-gre-tunnel.toml", role, lab.StrongSwanConfig{
+	l, ss, g := interop(t, "strongswan/greipsec-gre-tunnel.toml", role, lab.StrongSwanConfig{
 		LocalAddr: netip.MustParseAddr("192.0.2.2"), PeerAddr: netip.MustParseAddr("192.0.2.1"),
 		PSK:          "greipsec-interop-psk",
 		IKEProposals: "aes256-sha384-ecp384", ESPProposals: "aes256gcm16-ecp384",
@@ -180,6 +195,55 @@ func testStrongSwanGRETunnel(t *testing.T, role string, charonInitiates bool) {
 	for _, want := range []string{"INSTALLED, TUNNEL-in-UDP", "192.0.2.2/32[gre]", "192.0.2.1/32[gre]"} {
 		if !strings.Contains(sas, want) {
 			t.Errorf("swanctl --list-sas lacks %q", want)
+		}
+	}
+	compareWithSwanctl(t, g, sas)
+}
+
+// swanSPIs finds the IKE SPIs and the Child SA's SPIs in swanctl
+// --list-sas output.
+var (
+	swanIKESPIs   = regexp.MustCompile(`ESTABLISHED, IKEv2, ([0-9a-f]{16})_i\*? ([0-9a-f]{16})_r`)
+	swanChildSPIs = regexp.MustCompile(`(?m)^\s+in\s+([0-9a-f]{8}),[\s\S]*?^\s+out\s+([0-9a-f]{8}),`)
+)
+
+// compareWithSwanctl prints greipsec show next to swanctl --list-sas for
+// the same tunnel and checks that they agree: the same IKE SPIs, the Child
+// SA's SPIs crossed, the same algorithms and selectors the other way round.
+func compareWithSwanctl(t *testing.T, g *gwProc, sas string) {
+	t.Helper()
+	text, err := g.ctl(t, "show")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("greipsec show:\n%s", text)
+	var st gateway.Status
+	out, err := g.ctl(t, "show", "--json")
+	if err != nil || json.Unmarshal([]byte(out), &st) != nil || len(st.Tunnels) != 1 {
+		t.Fatalf("show --json: %v\n%s", err, out)
+	}
+	ts := st.Tunnels[0]
+	if !childUp(&ts) {
+		t.Fatalf("greipsec shows no installed Child SA: %+v", ts.IKE)
+	}
+	ike := swanIKESPIs.FindStringSubmatch(sas)
+	child := swanChildSPIs.FindStringSubmatch(sas)
+	if ike == nil || child == nil {
+		t.Fatalf("no SPIs in swanctl --list-sas:\n%s", sas)
+	}
+	if ike[1] != ts.IKE.SPIi || ike[2] != ts.IKE.SPIr {
+		t.Errorf("IKE SPIs: swanctl %s_i %s_r, greipsec %s_i %s_r", ike[1], ike[2], ts.IKE.SPIi, ts.IKE.SPIr)
+	}
+	c := ts.ChildSAs[0]
+	if child[1] != c.OutSPI || child[2] != c.InSPI {
+		t.Errorf("Child SA SPIs: swanctl in %s out %s, greipsec in %s out %s", child[1], child[2], c.InSPI, c.OutSPI)
+	}
+	if !strings.Contains(sas, ts.IKE.Algorithms) || !strings.Contains(sas, "ESP:"+c.Algorithms) {
+		t.Errorf("algorithms: greipsec %s and ESP:%s, not in swanctl's", ts.IKE.Algorithms, c.Algorithms)
+	}
+	for _, ts := range c.LocalTS {
+		if !regexp.MustCompile(`remote\s+` + regexp.QuoteMeta(ts)).MatchString(sas) {
+			t.Errorf("greipsec's local selector %s is not swanctl's remote one", ts)
 		}
 	}
 }

@@ -1,159 +1,348 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"sync"
 	"syscall"
+	"time"
 
-	"github.com/greipsec/greipsec/cmd/greipsec/config"
-	"github.com/greipsec/greipsec/dataplane"
-	"github.com/greipsec/greipsec/tun"
+	"github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/greipsec/greipsec/gateway"
+	"github.com/greipsec/greipsec/gateway/config"
+	"github.com/greipsec/greipsec/gateway/control"
 )
 
-// cmdUp brings up every tunnel of the config file and runs until SIGINT or
-// SIGTERM. Whatever it created (TUN devices, addresses, routes) is removed
-// on the way out, also when a later tunnel fails to come up.
-func cmdUp(args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("up", flag.ContinueOnError)
-	verbose := fs.Bool("v", false, "log debug messages")
-	path, err := configPath(fs, args)
-	if err != nil {
-		return err
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		return err
-	}
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+var upCommand = &command{
+	name:  "up",
+	args:  "[-c FILE] [flags]",
+	short: "run the tunnels of a configuration until SIGINT or SIGTERM",
+	long: `Bring up every tunnel of the configuration file: create the TUN devices,
+set their addresses, MTU and routes, negotiate IKE, and run until SIGINT or
+SIGTERM, then send DELETE to the peers and remove what was created. A
+second SIGINT or SIGTERM exits at once.
 
-	gw, err := startGateway(cfg, log)
+SIGHUP, or "greipsec reload", re-reads the configuration: unchanged tunnels
+keep running, new ones come up, removed ones go down, changed ones are set
+up again; a configuration with a mistake changes nothing. SIGUSR1 logs the
+counters. Under systemd (Type=notify) it reports READY=1 once every tunnel
+is up, RELOADING=1 while reloading and STOPPING=1 when stopping.
+
+The control socket (for show, initiate, terminate, rekey and reload) is
+[control] socket of the configuration, else /run/greipsec/greipsec.sock as
+root and $XDG_RUNTIME_DIR/greipsec/greipsec.sock (or, without it,
+greipsec-UID/greipsec.sock in the temporary directory) as any other user;
+metrics are served on [metrics] address if set.
+
+A tunnel with inner = "netstack" and transport = "udp" (and, to need no
+port below 1024, [tunnel.ike] port-500 = false) needs no privilege at all:
+up runs as any user, with no capability.`,
+	setup: setupUp,
+}
+
+func setupUp(fs *flag.FlagSet) runFunc {
+	path := fs.String("c", defaultConfig, "configuration `file`")
+	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	format := fs.String("log-format", "text", "log `format`: text or json")
+	verbose := fs.Bool("v", false, "log at debug level (--log-level debug)")
+	socket := fs.String("control", "", "control socket `path` (default: [control] socket, else "+config.ControlSocket()+")")
+	metrics := fs.String("metrics", "", "serve /metrics, /healthz and /readyz on `host:port` (default: [metrics] address)")
+	stateFile := fs.String("state-file", "", "keep the sequence numbers of manual SAs in `path` (default: state-file of the configuration)")
+	return func(args []string, _, stderr io.Writer) error {
+		if err := noArgs("up", args); err != nil {
+			return err
+		}
+		if *verbose {
+			*level = "debug"
+		}
+		log, err := newLogger(stderr, *level, *format)
+		if err != nil {
+			return usagef("up", "%v", err)
+		}
+		d := &upDaemon{log: log, path: *path, socketFlag: *socket, metricsFlag: *metrics, stateFlag: *stateFile}
+		cfg, err := d.load()
+		if err != nil {
+			return err
+		}
+		return d.run(cfg)
+	}
+}
+
+// newLogger makes the logger of up from its flags.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	switch level {
+	case "debug":
+		l = slog.LevelDebug
+	case "info":
+		l = slog.LevelInfo
+	case "warn":
+		l = slog.LevelWarn
+	case "error":
+		l = slog.LevelError
+	default:
+		return nil, fmt.Errorf("--log-level: unknown level %q (expected debug, info, warn or error)", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: unknown format %q (expected text or json)", format)
+}
+
+// upDaemon is a running "greipsec up": the gateway, its control socket and
+// metrics endpoint, and the signals.
+type upDaemon struct {
+	log         *slog.Logger
+	path        string // the configuration file, re-read by reload
+	socketFlag  string
+	metricsFlag string
+	stateFlag   string
+
+	gw      *gateway.Gateway
+	control *control.Server
+
+	mu      sync.Mutex // serialises reloads; guards cfg and metrics
+	cfg     *config.Config
+	metrics *metricsServer
+}
+
+func (d *upDaemon) run(cfg *config.Config) error {
+	// Signals first: a SIGHUP during start-up must not kill the process
+	// (its default action), and a SIGTERM then stops it once it is up.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, append([]os.Signal{os.Interrupt, syscall.SIGTERM}, extraSignals...)...)
+	defer signal.Stop(sigs)
+	// The control socket first: another greipsec holding it is found
+	// before this one touches the system.
+	socket := d.socketFlag
+	if socket == "" {
+		socket = cfg.Control.Socket
+	}
+	l, err := control.Listen(socket, cfg.Control.Group)
 	if err != nil {
 		return err
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, append([]os.Signal{os.Interrupt, syscall.SIGTERM}, statsSignals...)...)
+	gw, err := gateway.New(cfg, gateway.Options{Logger: d.log})
+	if err != nil {
+		l.Close()
+		return err
+	}
+	d.gw, d.cfg = gw, cfg
+	d.control = control.Serve(l, d)
+	if addr := d.metricsAddress(cfg); addr != "" {
+		if d.metrics, err = startMetrics(addr, gw); err != nil {
+			d.control.Close()
+			gw.Close()
+			return err
+		}
+	}
+	d.log.Info("ready", "tunnels", len(cfg.Tunnels), "control", socket, "metrics", d.metricsAddress(cfg))
+	notify(d.log, daemon.SdNotifyReady)
+
 	for sig := range sigs {
-		if sig != os.Interrupt && sig != syscall.SIGTERM {
-			gw.logStats()
+		switch {
+		case isReloadSignal(sig):
+			d.log.Info("reloading", "signal", sig.String())
+			if _, err := d.Reload(); err != nil {
+				d.log.Error("reload failed", "err", err)
+			}
+			continue
+		case isStatsSignal(sig):
+			d.logStats()
 			continue
 		}
-		log.Info("shutting down", "signal", sig.String())
+		d.log.Info("shutting down", "signal", sig.String())
 		break
 	}
-	gw.logStats()
-	return gw.close()
+	return d.shutdown(sigs)
 }
 
-// gateway is what "up" runs: one dataplane Device with its tunnels, and the
-// undo functions for the interface configuration.
-type gateway struct {
-	log    *slog.Logger
-	device *dataplane.Device
-	ike    *ikeRunner
-	undo   []func() error
+// shutdown stops everything; a second SIGINT or SIGTERM meanwhile exits
+// the process at once.
+func (d *upDaemon) shutdown(sigs chan os.Signal) error {
+	notify(d.log, daemon.SdNotifyStopping)
+	return stopOrExit(d.log, sigs, func() error {
+		d.logStats()
+		d.control.Close()
+		d.mu.Lock()
+		if d.metrics != nil {
+			d.metrics.close()
+		}
+		d.mu.Unlock()
+		err := d.gw.Close()
+		d.log.Info("stopped")
+		return err
+	}, os.Exit)
 }
 
-func startGateway(cfg *config.Config, log *slog.Logger) (gw *gateway, err error) {
-	// IKE sessions first: a config they refuse fails before anything runs.
-	ike := newIKERunner(log)
-	peers := make(map[string]*ikePeer)
-	for _, tc := range cfg.Tunnels {
-		if tc.IKE != nil {
-			// transport = "udp" means ESP-in-UDP always, NAT or not:
-			// claim a NAT, as swanctl's "encap = yes" does.
-			if tc.Dataplane.Transport == dataplane.TransportUDP {
-				tc.IKE.ForceEncap = true
+// stopOrExit runs stop and returns its result, unless a SIGINT or SIGTERM
+// comes from sigs first: then it calls exit(1) at once, leaving the
+// cleanup unfinished, as an operator whose shutdown hangs asks for. Other
+// signals are ignored meanwhile.
+func stopOrExit(log *slog.Logger, sigs <-chan os.Signal, stop func() error, exit func(int)) error {
+	done := make(chan error, 1)
+	go func() { done <- stop() }()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case sig := <-sigs:
+			if sig == os.Interrupt || sig == syscall.SIGTERM {
+				log.Error("second signal while shutting down: exiting now, without finishing the cleanup", "signal", sig.String())
+				exit(1)
+				return errors.New("exited")
 			}
-			p, err := ike.addPeer(tc.IKE)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", cfg.Path, err)
-			}
-			peers[tc.Dataplane.Name] = p
 		}
 	}
-	gw = &gateway{log: log, device: dataplane.NewDevice(dataplane.Options{Logger: log, IKE: ike.receive4500})}
-	ike.device = gw.device
-	defer func() {
+}
+
+// load reads the configuration file, with the command line's overrides.
+func (d *upDaemon) load() (*config.Config, error) {
+	cfg, err := config.Load(d.path)
+	if err != nil {
+		return nil, err
+	}
+	if d.stateFlag != "" {
+		abs, err := filepath.Abs(d.stateFlag)
 		if err != nil {
-			gw.close()
+			return nil, fmt.Errorf("--state-file: %w", err)
 		}
+		cfg.StateFile = abs
+	}
+	return cfg, nil
+}
+
+func (d *upDaemon) metricsAddress(cfg *config.Config) string {
+	if d.metricsFlag != "" {
+		return d.metricsFlag
+	}
+	return cfg.Metrics.Address
+}
+
+// Reload re-reads the configuration file and applies it (control.Backend,
+// SIGHUP). A file with mistakes changes nothing.
+func (d *upDaemon) Reload() (gateway.ReloadResult, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	notify(d.log, reloadingState())
+	defer notify(d.log, daemon.SdNotifyReady)
+	cfg, err := d.load()
+	if err != nil {
+		return gateway.ReloadResult{}, err
+	}
+	res, err := d.gw.Reload(cfg)
+	if d.socketFlag == "" && (cfg.Control != d.cfg.Control) {
+		d.log.Warn("the [control] settings changed: they take effect when greipsec is restarted")
+	}
+	old, next := d.metricsAddress(d.cfg), d.metricsAddress(cfg)
+	d.cfg = cfg
+	if old != next {
+		if d.metrics != nil {
+			d.metrics.close()
+			d.metrics = nil
+		}
+		if next != "" {
+			m, merr := startMetrics(next, d.gw)
+			if merr != nil {
+				err = errors.Join(err, merr)
+			}
+			d.metrics = m
+		}
+		d.log.Info("metrics endpoint moved", "from", old, "to", next)
+	}
+	return res, err
+}
+
+// The rest of control.Backend is the gateway's.
+func (d *upDaemon) Status() gateway.Status { return d.gw.Status() }
+func (d *upDaemon) TunnelStatus(name string) (gateway.TunnelStatus, error) {
+	return d.gw.TunnelStatus(name)
+}
+func (d *upDaemon) Initiate(name string, t gateway.Target) (string, error) {
+	return d.gw.Initiate(name, t)
+}
+func (d *upDaemon) Terminate(name string, t gateway.Target) (string, error) {
+	return d.gw.Terminate(name, t)
+}
+func (d *upDaemon) Rekey(name string, t gateway.Target) (string, error) { return d.gw.Rekey(name, t) }
+
+// logStats logs the counters of every tunnel, one line each, and the
+// device's. Each installed Child SA adds its SPIs and drop counters, with
+// the field names of earlier versions (in_spi, auth_failures, replays, ...).
+func (d *upDaemon) logStats() {
+	st := d.gw.Status()
+	for _, t := range st.Tunnels {
+		args := []any{"tunnel", t.Name,
+			"tx_packets", t.Traffic.TxPackets, "tx_bytes", t.Traffic.TxBytes,
+			"rx_packets", t.Traffic.RxPackets, "rx_bytes", t.Traffic.RxBytes,
+			"no_sa", t.Drops["no_sa"], "seq_exhausted", t.Drops["seq_exhausted"], "bad_inner", t.Drops["bad_inner"],
+			"send_errors", t.Drops["send_errors"], "write_errors", t.Drops["write_errors"],
+			"no_policy", t.Drops["no_policy"], "too_big", t.Drops["too_big"], "bad_source", t.Drops["bad_source"], "queue_full", t.Drops["queue_full"]}
+		if t.IKE != nil {
+			args = append(args, "ike", t.IKE.State)
+		}
+		for _, c := range t.ChildSAs {
+			args = append(args, "out_spi", "0x"+c.OutSPI, "reserve_waits", c.ReserveWaits, "reserve_errors", c.ReserveErrors,
+				"in_spi", "0x"+c.InSPI, "auth_failures", c.Drops["auth_failure"], "replays", c.Drops["replay"],
+				"bad_padding", c.Drops["bad_padding"], "bad_next_header", c.Drops["bad_next_header"],
+				"bad_gre", c.Drops["bad_gre"], "bad_selector", c.Drops["bad_selector"])
+		}
+		d.log.Info("counters", args...)
+	}
+	d.log.Info("device counters", "unknown_spi", st.Device.UnknownSPI, "malformed", st.Device.Malformed,
+		"receive_errors", st.Device.ReceiveErrors, "nat_keepalives", st.Device.Keepalives, "ike_4500", st.Device.IKEReceived, "no_buffer", st.Device.NoBuffer,
+		"ike_unknown_peer", st.IKEDrops.UnknownPeer, "ike_queue_full", st.IKEDrops.QueueFull, "ike_send_errors", st.IKEDrops.SendErrors)
+}
+
+// notify sends a state to systemd, if it started us with a notify socket.
+func notify(log *slog.Logger, state string) {
+	if _, err := daemon.SdNotify(false, state); err != nil {
+		log.Warn("telling systemd our state failed", "state", state, "err", err)
+	}
+}
+
+// metricsServer serves the gateway's metrics handler on one address.
+type metricsServer struct {
+	srv  *http.Server
+	done chan struct{}
+}
+
+func startMetrics(addr string, gw *gateway.Gateway) (*metricsServer, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: listen on %s: %w", addr, err)
+	}
+	m := &metricsServer{
+		srv: &http.Server{
+			Handler:           gw.MetricsHandler(),
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			MaxHeaderBytes:    1 << 14,
+		},
+		done: make(chan struct{}),
+	}
+	go func() {
+		defer close(m.done)
+		m.srv.Serve(l)
 	}()
-	for _, tc := range cfg.Tunnels {
-		dc := tc.Dataplane
-		mtu, err := dataplane.ResolveMTU(&dc)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", cfg.Path, err)
-		}
-		dev, err := tun.Create(dc.Interface, mtu)
-		if err != nil {
-			return nil, fmt.Errorf("tunnel %q: create TUN device %q: %w", dc.Name, dc.Interface, err)
-		}
-		t, err := gw.device.AddTunnel(dc, dev)
-		if err != nil {
-			dev.Close()
-			return nil, err
-		}
-		link := tc.Link
-		link.MTU = mtu
-		undo, err := tun.Configure(dc.Interface, link)
-		if err != nil {
-			return nil, fmt.Errorf("tunnel %q: %w", dc.Name, err)
-		}
-		gw.undo = append(gw.undo, undo)
-		if p := peers[dc.Name]; p != nil {
-			p.tunnel = t
-		}
-		o := t.Overhead()
-		log.Info("tunnel up", "tunnel", dc.Name, "interface", dc.Interface, "mode", dc.Mode, "transport", dc.Transport,
-			"local", dc.Local, "peer", dc.Peer, "mtu", mtu, "mss4", o.MSS4(), "mss6", o.MSS6())
-	}
-	if len(peers) > 0 {
-		if err := ike.listen(); err != nil {
-			return nil, err
-		}
-		gw.ike = ike
-		ike.start()
-	}
-	return gw, nil
+	return m, nil
 }
 
-func (gw *gateway) logStats() {
-	for _, t := range gw.device.Tunnels() {
-		s := t.Stats()
-		args := []any{"tunnel", t.Name(),
-			"tx_packets", s.TxPackets.Load(), "tx_bytes", s.TxBytes.Load(),
-			"rx_packets", s.RxPackets.Load(), "rx_bytes", s.RxBytes.Load(),
-			"no_sa", s.NoSA.Load(), "seq_exhausted", s.SeqExhausted.Load(), "bad_inner", s.BadInner.Load(),
-			"send_errors", s.SendErrors.Load(), "write_errors", s.WriteErrors.Load()}
-		for _, sa := range t.InboundSAs() {
-			st := sa.Stats()
-			args = append(args, "in_spi", fmt.Sprintf("0x%08x", sa.SPI()),
-				"auth_failures", st.AuthFailures, "replays", st.Replays, "bad_padding", st.BadPadding,
-				"bad_next_header", st.BadNextHeader, "bad_gre", st.BadGRE, "bad_selector", st.BadSelector)
-		}
-		gw.log.Info("counters", args...)
-	}
-	ds := gw.device.Stats()
-	gw.log.Info("device counters", "unknown_spi", ds.UnknownSPI.Load(), "malformed", ds.Malformed.Load(),
-		"keepalives", ds.Keepalives.Load(), "ike", ds.IKE.Load())
-}
-
-func (gw *gateway) close() error {
-	if gw.ike != nil {
-		gw.ike.close() // sends DELETE while the sockets are still open
-	}
-	for i := len(gw.undo) - 1; i >= 0; i-- {
-		if err := gw.undo[i](); err != nil {
-			gw.log.Warn("removing interface configuration", "err", err)
-		}
-	}
-	return gw.device.Close()
+func (m *metricsServer) close() {
+	m.srv.Close()
+	<-m.done
 }

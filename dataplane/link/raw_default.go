@@ -3,8 +3,10 @@
 package link
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 
 	"golang.zx2c4.com/wireguard/conn"
 )
@@ -23,7 +25,7 @@ type rawSocket struct {
 func openRawSocket(is6 bool, local netip.Addr) (*rawSocket, error) {
 	c, err := listenRaw(is6, local)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w (raw ESP on %s needs root or administrator rights, and a kernel that hands ESP to raw sockets; transport = \"udp\" carries ESP in UDP instead, on every OS)", err, runtime.GOOS)
 	}
 	return &rawSocket{conn: c, is6: is6}, nil
 }

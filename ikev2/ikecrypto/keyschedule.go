@@ -140,6 +140,15 @@ func PSKAuth(prf PRF, psk, realMessage, nonce, skp, idPayloadBody []byte) []byte
 	return prf.compute(key, realMessage, nonce, macedID)
 }
 
+// SignedOctets returns the octets an AUTH signature covers (RFC 7296
+// §2.15): RealMessage | Nonce | prf(SK_p, RestOfIDPayload), with the
+// arguments of [PSKAuth]. The result is a fresh slice.
+func SignedOctets(prf PRF, realMessage, nonce, skp, idPayloadBody []byte) []byte {
+	macedID := prf.Compute(skp, idPayloadBody)
+	b := make([]byte, 0, len(realMessage)+len(nonce)+len(macedID))
+	return append(append(append(b, realMessage...), nonce...), macedID...)
+}
+
 // VerifyPSKAuth reports whether auth, the data of a received AUTH payload,
 // is the PSK AUTH that [PSKAuth] computes from the other arguments. The
 // comparison takes constant time.

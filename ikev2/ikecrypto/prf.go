@@ -2,6 +2,7 @@ package ikecrypto
 
 import (
 	"crypto/hmac"
+	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
 	"fmt"
@@ -9,7 +10,8 @@ import (
 )
 
 // A PRF is one of the IKEv2 pseudo-random functions PRF_HMAC_SHA2_256,
-// _384 and _512 (RFC 4868 §2.1.2). It is a small value, ready to copy; the
+// _384 and _512 (RFC 4868 §2.1.2), or PRF_HMAC_SHA1 (RFC 2104) for old
+// peers, which the proposal layer only allows when configured as weak. It is a small value, ready to copy; the
 // zero PRF is invalid and its methods panic. Obtain one with [NewPRF].
 type PRF struct {
 	id   uint16
@@ -21,6 +23,8 @@ type PRF struct {
 // PRFHMACSHA2_384 or PRFHMACSHA2_512).
 func NewPRF(id uint16) (PRF, error) {
 	switch id {
+	case PRFHMACSHA1:
+		return PRF{id: id, hash: sha1.New, size: sha1.Size}, nil
 	case PRFHMACSHA2_256:
 		return PRF{id: id, hash: sha256.New, size: sha256.Size}, nil
 	case PRFHMACSHA2_384:
@@ -97,12 +101,15 @@ func (p PRF) plus(key []byte, n int, seed ...[]byte) []byte {
 		out = m.Sum(out)
 		prev = out[start:]
 	}
+	clear(out[n:]) // the part of the last block not returned
 	return out[:n:n]
 }
 
 // String returns the name IANA gives the PRF, like "PRF_HMAC_SHA2_256".
 func (p PRF) String() string {
 	switch p.id {
+	case PRFHMACSHA1:
+		return "PRF_HMAC_SHA1"
 	case PRFHMACSHA2_256:
 		return "PRF_HMAC_SHA2_256"
 	case PRFHMACSHA2_384:
@@ -131,6 +138,8 @@ type integ struct {
 
 func integByID(id uint16) (integ, bool) {
 	switch id {
+	case IntegHMACSHA1_96:
+		return integ{id, sha1.New, 20, 12}, true // RFC 2404 §2-3
 	case IntegHMACSHA2_256_128:
 		return integ{id, sha256.New, 32, 16}, true
 	case IntegHMACSHA2_384_192:

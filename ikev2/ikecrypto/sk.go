@@ -135,6 +135,16 @@ func KeyLens(encr uint16, keyBits int, integ uint16) (encrKeyLen, integKeyLen in
 			return 0, 0, fmt.Errorf("ikecrypto: ENCR_AES_GCM_16: integrity algorithm %d with an AEAD, want NONE", integ)
 		}
 		return keyBits/8 + saltLen, 0, nil
+	case EncrNull:
+		// ESP only (RFC 2410): no key, and an integrity algorithm.
+		if keyBits != 0 {
+			return 0, 0, fmt.Errorf("ikecrypto: ENCR_NULL: key length %d bits, want none", keyBits)
+		}
+		a, ok := integByID(integ)
+		if !ok {
+			return 0, 0, fmt.Errorf("ikecrypto: ENCR_NULL: unsupported integrity algorithm %d", integ)
+		}
+		return 0, a.keyLen, nil
 	case EncrChaCha20Poly1305:
 		if keyBits != 0 && keyBits != 256 {
 			return 0, 0, fmt.Errorf("ikecrypto: ENCR_CHACHA20_POLY1305: key length %d bits, want none or 256", keyBits)
@@ -180,6 +190,8 @@ func NewSKCipher(encr uint16, keyBits int, integ uint16, ke, ka []byte) (SKCiphe
 			return nil, fmt.Errorf("ikecrypto: %w", err)
 		}
 		return newSKAEAD(aead, ke[el-saltLen:]), nil
+	case EncrNull:
+		return nil, errors.New("ikecrypto: ENCR_NULL protects ESP only, never the IKE SA")
 	default: // EncrChaCha20Poly1305, KeyLens checked it
 		aead, err := chacha20poly1305.New(ke[:el-saltLen])
 		if err != nil {

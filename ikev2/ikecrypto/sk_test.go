@@ -481,7 +481,7 @@ func TestKeyLens(t *testing.T) {
 		{EncrAESCBC, 256, IntegHMACSHA2_512_256, 32, 64, true},
 		{EncrAESCBC, 0, IntegHMACSHA2_256_128, 0, 0, false}, // Key Length is mandatory
 		{EncrAESCBC, 256, IntegNone, 0, 0, false},           // CBC needs integrity
-		{EncrAESCBC, 256, 2, 0, 0, false},                   // AUTH_HMAC_SHA1_96 unsupported
+		{EncrAESCBC, 256, 2, 32, 20, true},                  // AUTH_HMAC_SHA1_96 (for old peers)
 		{EncrAESCBC, 512, IntegHMACSHA2_256_128, 0, 0, false},
 		{EncrAESGCM16, 128, IntegNone, 20, 0, true},
 		{EncrAESGCM16, 256, IntegNone, 36, 0, true},
