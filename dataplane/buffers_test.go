@@ -106,6 +106,10 @@ func TestInboundBudget(t *testing.T) {
 	if got := b.borrowed.Load(); got != 0 || t2.inFlight.Load() != 0 {
 		t.Errorf("after draining: %d borrowed, %d in flight; want 0, 0", got, t2.inFlight.Load())
 	}
+	jumbo := &Tunnel{largeBuffers: true}
+	if n := fill(jumbo); n != inboundGuaranteed {
+		t.Errorf("a tunnel with large buffers admitted %d, want its guarantee %d", n, inboundGuaranteed)
+	}
 }
 
 // recordingHandler keeps the messages logged through it.
@@ -384,4 +388,26 @@ func FuzzGROStage(f *testing.F) {
 		}
 		g.release(&p)
 	})
+}
+
+// TestPairJumbo: a tunnel on a 9000-byte path carries packets that do not
+// fit small buffers; all of its packets travel in large ones, and the raw
+// socket's landing buffers grow to its packets.
+func TestPairJumbo(t *testing.T) {
+	for _, transport := range []Transport{TransportESP, TransportUDP} {
+		t.Run(transport.String(), func(t *testing.T) {
+			a, b := tunnelConfigs(ModeGRETransport, transport, esp.AES256GCM16, true)
+			a.PathMTU, b.PathMTU = 9000, 9000
+			p := newPair(t, a, b)
+			if !p.ta.largeBuffers {
+				t.Fatal("a tunnel with MTU", p.ta.MTU(), "uses small buffers")
+			}
+			var pkts [][]byte
+			for _, n := range []int{1, 1500, 2100, p.ta.MTU() - 28} {
+				pkts = append(pkts, udpPacket(innerA, innerB, n))
+			}
+			exchange(t, p.tunA, p.tunB, pkts)
+			exchange(t, p.tunB, p.tunA, pkts)
+		})
+	}
 }

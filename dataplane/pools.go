@@ -233,7 +233,10 @@ func tunnelShare(tunBatch int) int {
 // thresholds for shared-memory packet switches", IEEE/ACM Transactions on
 // Networking 6(2), 1998): one busy tunnel can take two thirds of the
 // allowance to absorb a burst, k busy ones each 2/(2k+1) of it, and a
-// stalled one never all of it. Safe for concurrent use.
+// stalled one never all of it. The allowance is of small buffers: a tunnel
+// whose packets travel in large ones has its guarantee only (256 jumbo
+// packets hold as many bytes as the burst of a small one). Safe for
+// concurrent use.
 type inboundBudget struct {
 	shared   int64        // the shared allowance, in packets
 	borrowed atomic.Int64 // how much of it the tunnels hold together
@@ -245,6 +248,10 @@ func (b *inboundBudget) admit(t *Tunnel) bool {
 	n := t.inFlight.Add(1)
 	if n <= inboundGuaranteed {
 		return true
+	}
+	if t.largeBuffers {
+		t.inFlight.Add(-1)
+		return false
 	}
 	own := n - inboundGuaranteed
 	if all := b.borrowed.Add(1); own <= 2*(b.shared-all) {
