@@ -380,11 +380,15 @@ func BenchmarkPrefixTable(b *testing.B) {
 	for _, n := range []int{1, 16, 256, 4096} {
 		sel := make([]Selector, n)
 		for i := range sel {
-			sel[i] = Selector{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24)}
+			// Every other /24, so that no two merge into one range.
+			sel[i] = Selector{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 7), byte(i << 1), 0}), 24)}
 		}
 		tab, err := newPrefixTable(sel, nil)
 		if err != nil {
 			b.Fatal(err)
+		}
+		if len(tab.v4) != n {
+			b.Fatalf("%d prefixes made %d ranges", n, len(tab.v4))
 		}
 		q := sel[n*2/3].Prefix.Addr().Next()
 		qa := q.As4()

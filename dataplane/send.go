@@ -30,6 +30,9 @@ import (
  *    The batch is locked and put both on the device's encryption queue
  *    and, to keep its place, on the tunnel's outbound queue (which bounds
  *    how far the tunnel runs ahead: the reader waits when it is full).
+ *    A packet larger than the tunnel's MTU but within its buffer is sent
+ *    (the outer packet is fragmented): path-MTU handling (ICMP Packet Too
+ *    Big, RFC 4459) is a check to add after the size check.
  *
  * 2. RoutineEncryption (parallel, one per core, shared by all tunnels).
  *    Fill in the GRE checksum if the tunnel sends one, then seal each
