@@ -18,13 +18,15 @@ import (
  *     (MaxMessageSize, 64 KiB) for all its packets.
  *
  *  2. Large buffers are used only where coalescing needs them, and only
- *     while it does: each socket receiver owns the batch of large buffers
- *     it lands datagrams in (UDP GRO puts up to 64 KiB into one; an IKE
- *     message may be large) and copies each ESP packet into a small buffer;
- *     the sender copies the first packet of each UDP GSO run into a large
- *     buffer that the socket coalesces the run into (gso.go); the TUN writer
- *     does the same for the first packet of each run that TUN GRO will
- *     coalesce (gro.go). Those staging buffers come from a pool of
+ *     while it does: each socket receiver owns the batch of buffers it
+ *     lands datagrams in (on a UDP socket 64 KiB each, since UDP GRO puts
+ *     that much into one and an IKE message may be large; on a raw ESP
+ *     socket as large as its tunnels' ESP packets; mapped outside the Go
+ *     heap, landing_unix.go) and copies each ESP packet into a small
+ *     buffer; the sender copies the first packet of each UDP GSO run into
+ *     a large buffer that the socket coalesces the run into (gso.go); the
+ *     TUN writer does the same for the first packet of each run that TUN
+ *     GRO will coalesce (gro.go). Those staging buffers come from a pool of
  *     largeStagingPerWorker per worker, and go back after the call. When
  *     none is free the packets go out uncoalesced: slower, never stuck.
  *
