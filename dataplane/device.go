@@ -55,6 +55,13 @@ type Options struct {
 	// non-ESP marker on an ESP-in-UDP socket (RFC 3948 §2.2), marker removed.
 	// It must not retain pkt.
 	IKE func(pkt []byte, from netip.AddrPort)
+	// UnknownSPI, when set, is told of each ESP packet whose SPI has no
+	// inbound SA: its SPI and source (with the UDP port for ESP-in-UDP,
+	// port 0 for raw ESP). It is called on a socket receiver for every
+	// such packet, at whatever rate an attacker sends them: it must be
+	// cheap, must not block, and must not allocate (RFC 7296 §1.5 one-way
+	// INVALID_SPI hints are sent from it, rate limited by the caller).
+	UnknownSPI func(spi uint32, from netip.AddrPort)
 }
 
 // A Device is the dataplane of one gateway: its tunnels, the outer sockets
@@ -295,6 +302,13 @@ func (d *Device) SendUDP(port uint16, dst netip.AddrPort, pkts [][]byte) error {
 func (d *Device) lookupInbound(spi uint32) (*inboundSA, bool) {
 	in, ok := (*d.inbound.Load())[spi]
 	return in, ok
+}
+
+// InboundSPIInUse reports whether spi is the SPI of an inbound SA of any
+// tunnel; it takes no lock (IKE asks it before choosing an inbound SPI).
+func (d *Device) InboundSPIInUse(spi uint32) bool {
+	_, ok := d.lookupInbound(spi)
+	return ok
 }
 
 // Close stops every tunnel, closes the inner devices and the sockets, and

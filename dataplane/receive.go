@@ -153,9 +153,13 @@ func (d *Device) RoutineReceiveIncoming(bs *bindState, recv conn.ReceiveFunc) {
 				d.stats.Malformed.Add(1)
 				continue
 			}
-			in, ok := d.lookupInbound(binary.BigEndian.Uint32(pkt))
+			spi := binary.BigEndian.Uint32(pkt)
+			in, ok := d.lookupInbound(spi)
 			if !ok {
 				d.stats.UnknownSPI.Add(1)
+				if d.opts.UnknownSPI != nil {
+					d.opts.UnknownSPI(spi, sourceAddrPort(eps[i]))
+				}
 				continue
 			}
 			t := in.tunnel
@@ -241,6 +245,19 @@ func endpointAddrPort(ep conn.Endpoint) netip.AddrPort {
 		return ap
 	}
 	return netip.AddrPortFrom(ep.DstIP(), 0)
+}
+
+// sourceAddrPort is endpointAddrPort without the allocation of
+// DstToString for the endpoints of this module's and wireguard-go's Binds.
+func sourceAddrPort(ep conn.Endpoint) netip.AddrPort {
+	switch e := ep.(type) {
+	case interface{ AddrPort() netip.AddrPort }:
+		ap := e.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	case *conn.StdNetEndpoint:
+		return netip.AddrPortFrom(e.Addr().Unmap(), e.Port())
+	}
+	return endpointAddrPort(ep)
 }
 
 // RoutineDecryption is stage 2, for all tunnels.

@@ -37,6 +37,10 @@ type Options struct {
 	// Workers is the number of encryption and decryption workers each; 0
 	// means GOMAXPROCS.
 	Workers int
+	// IKEGate holds the thresholds of the IKE Gate that all tunnels share
+	// (cookies, blocking, half-open limits); zero fields take ikev2's
+	// defaults, after strongSwan's.
+	IKEGate ikev2.GateConfig
 }
 
 // ListenFunc opens a UDP socket bound to local.
@@ -133,8 +137,15 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", cfg.Path, err)
 	}
-	g.ike = newIKERunner(g.log, opts.ListenIKE)
-	g.device = dataplane.NewDevice(dataplane.Options{Logger: g.log, Workers: opts.Workers, Bind: opts.Bind, IKE: g.ike.receive4500})
+	g.ike, err = newIKERunner(g.log, opts.ListenIKE, opts.IKEGate)
+	if err != nil {
+		if g.state != nil {
+			g.state.close(nil)
+		}
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	g.device = dataplane.NewDevice(dataplane.Options{Logger: g.log, Workers: opts.Workers, Bind: opts.Bind,
+		IKE: g.ike.receive4500, UnknownSPI: g.ike.unknownSPI})
 	g.ike.device = g.device
 	for _, p := range prepared {
 		t, err := g.startTunnel(p)
@@ -257,7 +268,18 @@ func (g *Gateway) startTunnel(p *prepared) (*tunnel, error) {
 	// opened fails the start before IKE sends anything.
 	err = g.startServices(t)
 	if err == nil && p.session != nil {
-		t.peer, err = g.ike.addPeer(p.ike, p.session, dt)
+		// The session prepare made only checked the configuration: the
+		// one that runs shares the runner's Gate and asks the dataplane
+		// which SPIs are taken.
+		g.ike.sessionConfig(p.ike)
+		var s *ikev2.Session
+		if s, err = ikev2.NewSession(p.ike, nil); err == nil {
+			p.session = s
+			t.peer, err = g.ike.addPeer(p.ike, s, dt)
+			if err != nil {
+				s.Close(time.Now()) // withdraws it from the Gate
+			}
+		}
 		if err != nil {
 			t.stopServices()
 		}

@@ -30,6 +30,12 @@ type ikeRunner struct {
 	log    *slog.Logger
 	listen ListenFunc
 	device *dataplane.Device
+	// gate sorts every IKE datagram from a peer before it is queued
+	// (ikev2.Gate): an established IKE SA's messages to the session's
+	// priority queue, IKE_SA_INIT requests and half-open SAs' messages to
+	// its bounded init queue, cookies and version errors answered at once.
+	// Every session's Config has it, those a reload makes too.
+	gate *ikev2.Gate
 
 	// peers maps a peer address to its session. Receivers load it without
 	// locking; addPeer and removePeer copy it under mu.
@@ -54,7 +60,9 @@ type ikeSocket struct {
 // RunnerStats counts what the IKE runner drops or fails to send.
 type RunnerStats struct {
 	UnknownPeer atomic.Uint64 // IKE messages from an address that is no tunnel's peer
-	QueueFull   atomic.Uint64 // IKE messages dropped because their session was behind
+	QueueFull   atomic.Uint64 // IKE messages dropped because their session was behind (either queue)
+	GateDropped atomic.Uint64 // IKE messages from a peer that the Gate dropped (GateStats says why)
+	GateReplies atomic.Uint64 // IKE_SA_INIT requests the Gate answered (COOKIE, INVALID_MAJOR_VERSION)
 	SendErrors  atomic.Uint64 // IKE datagrams the socket refused
 }
 
@@ -64,13 +72,48 @@ type ikeMessage struct {
 	local, peer netip.AddrPort
 }
 
-func newIKERunner(log *slog.Logger, listen ListenFunc) *ikeRunner {
-	r := &ikeRunner{log: log, listen: listen, socks: make(map[netip.Addr]*ikeSocket)}
+func newIKERunner(log *slog.Logger, listen ListenFunc, gate ikev2.GateConfig) (*ikeRunner, error) {
+	g, err := ikev2.NewGate(gate)
+	if err != nil {
+		return nil, err
+	}
+	r := &ikeRunner{log: log, listen: listen, socks: make(map[netip.Addr]*ikeSocket), gate: g}
 	empty := make(map[netip.Addr]*ikePeer)
 	r.peers.Store(&empty)
 	r.unknown = summary{msg: "dropped IKE messages from addresses that are no tunnel's peer"}
 	r.sendErrs = summary{msg: "sending IKE messages failed"}
-	return r
+	return r, nil
+}
+
+// sessionConfig completes the IKE configuration of a tunnel for this
+// runner: its sessions share the runner's Gate, and choose no inbound ESP
+// SPI that the dataplane already has (another tunnel's, or an SA still
+// draining).
+func (r *ikeRunner) sessionConfig(cfg *ikev2.Config) {
+	cfg.Gate = r.gate
+	cfg.SPIInUse = func(spi uint32) bool { return r.device != nil && r.device.InboundSPIInUse(spi) }
+}
+
+// unknownSPI is the dataplane's hook for ESP with an SPI it has no SA
+// for (dataplane.Options.UnknownSPI). It runs on a socket receiver for
+// every such packet, so it only notes the last one of a configured peer;
+// the peer's session hears of it on its next one-second tick (a
+// restarted peer still sending on the SA we lost gets the INVALID_SPI
+// hint of RFC 7296 §1.5, which the session rate-limits).
+func (r *ikeRunner) unknownSPI(spi uint32, from netip.AddrPort) {
+	if p, ok := (*r.peers.Load())[from.Addr().Unmap()]; ok {
+		p.lastUnknownSPI.Store(packUnknownSPI(spi, from.Port()))
+	}
+}
+
+// packUnknownSPI packs an SPI and a source port into one word, with a
+// bit set so that it is never 0 (0: nothing noted).
+func packUnknownSPI(spi uint32, port uint16) uint64 {
+	return 1<<63 | uint64(port)<<32 | uint64(spi)
+}
+
+func unpackUnknownSPI(v uint64) (spi uint32, port uint16) {
+	return uint32(v), uint16(v >> 32)
 }
 
 // addPeer adds the IKE session s of tunnel t and starts it: it opens the
@@ -183,7 +226,12 @@ func (r *ikeRunner) routineReceive500(local netip.AddrPort, c PacketConn) {
 // local is where it arrived, invalid for the dataplane's port 4500 socket.
 // A message from any other address is counted and dropped: such messages
 // are logged only as a summary, whatever the log level, since anyone can
-// send them at any rate.
+// send them at any rate. A message from a peer goes through the Gate
+// first (ikev2.Gate.Admit): messages of established IKE SAs go to the
+// session's priority queue, which a flood of IKE_SA_INIT requests (even
+// with the peer's own address) cannot fill; IKE_SA_INIT requests and
+// half-open SAs' messages to its init queue; a full init queue makes the
+// Gate demand cookies of that peer for a while (Gate.QueueFull).
 func (r *ikeRunner) dispatch(pkt []byte, local, from netip.AddrPort) {
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	p, ok := (*r.peers.Load())[from.Addr()]
@@ -199,11 +247,31 @@ func (r *ikeRunner) dispatch(pkt []byte, local, from netip.AddrPort) {
 		}
 		local = netip.AddrPortFrom(p.cfg.LocalAddr, port)
 	}
+	now := time.Now()
+	v, reply := r.gate.Admit(pkt, local, from, now)
+	var q chan ikeMessage
+	switch v {
+	case ikev2.VerdictReply:
+		r.stats.GateReplies.Add(1)
+		d := ikev2.Datagram{Local: local, Peer: from, Data: reply}
+		if err := r.send(d); err != nil {
+			r.sendFailed(d, err)
+		}
+		return
+	case ikev2.VerdictEstablished:
+		q = p.prio
+	case ikev2.VerdictInit:
+		q = p.init
+	default:
+		r.stats.GateDropped.Add(1)
+		return
+	}
 	m := ikeMessage{data: append([]byte(nil), pkt...), local: local, peer: from}
 	select {
-	case p.in <- m:
+	case q <- m:
 	default: // the session is behind: drop, the sender retransmits
 		r.stats.QueueFull.Add(1)
+		r.gate.QueueFull(v, from.Addr(), now)
 	}
 }
 

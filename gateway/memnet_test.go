@@ -41,6 +41,8 @@ type udpHub struct {
 	// delay, when set, says how long a datagram sent from a socket takes
 	// to arrive (0: at once).
 	delay func(from, to netip.AddrPort, b []byte) time.Duration
+	// mute, when set, loses everything sent from that address.
+	mute map[netip.Addr]bool
 }
 
 func newUDPHub() *udpHub {
@@ -86,8 +88,9 @@ func (h *udpHub) deliver(from, to netip.AddrPort, b []byte, wait bool) {
 	}
 	c, ok := h.conns[to]
 	h.sent++
+	muted := h.mute[from.Addr()]
 	h.mu.Unlock()
-	if !ok {
+	if !ok || muted {
 		return // nobody listens: lost, as UDP is
 	}
 	d := hubDatagram{from: from, data: append([]byte(nil), b...)}

@@ -57,6 +57,11 @@ var (
 	mIKEDrops = prometheus.NewDesc("greipsec_ike_dropped_messages_total",
 		"IKE messages dropped before their session, by reason; send_error counts datagrams that could not be sent.",
 		[]string{"reason"}, nil)
+	mIKEGateReplies = prometheus.NewDesc("greipsec_ike_gate_replies_total",
+		"IKE_SA_INIT requests answered without state before any session (RFC 7296 §2.6 COOKIE, §2.5 INVALID_MAJOR_VERSION), by kind.",
+		[]string{"kind"}, nil)
+	mIKEHalfOpen = prometheus.NewDesc("greipsec_ike_half_open_sas",
+		"Half-open IKE SAs (IKE_SA_INIT done, IKE_AUTH not yet) of all tunnels.", nil, nil)
 	mReady = prometheus.NewDesc("greipsec_ready",
 		"1 once every tunnel of the configuration is up and the gateway is not reloading or stopping.", nil, nil)
 	mBuild = prometheus.NewDesc("greipsec_build_info",
@@ -76,7 +81,7 @@ func (g *Gateway) Collector() prometheus.Collector { return collector{g} }
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mTunnelInfo, mTxPackets, mTxBytes, mRxPackets, mRxBytes, mDrops, mMTU,
 		mIKEUp, mIKEState, mChildSAs, mEstablished, mDowns, mRekeys, mInstallFailed, mIKEEstablishedSeconds,
-		mDeviceDrops, mKeepalives, mIKEDrops, mReady, mBuild, mListenerConns, mListenerActive, mListenerDropped} {
+		mDeviceDrops, mKeepalives, mIKEDrops, mIKEGateReplies, mIKEHalfOpen, mReady, mBuild, mListenerConns, mListenerActive, mListenerDropped} {
 		ch <- d
 	}
 }
@@ -131,6 +136,14 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(mIKEDrops, st.IKEDrops.UnknownPeer, "unknown_peer")
 	counter(mIKEDrops, st.IKEDrops.QueueFull, "queue_full")
 	counter(mIKEDrops, st.IKEDrops.SendErrors, "send_error")
+	counter(mIKEDrops, st.IKEDrops.GateMalformed, "malformed")
+	counter(mIKEDrops, st.IKEDrops.GateUnknownSPI, "unknown_spi")
+	counter(mIKEDrops, st.IKEDrops.GateBlocked, "blocked")
+	counter(mIKEDrops, st.IKEDrops.QueueFullInit, "queue_full_init")
+	counter(mIKEDrops, st.IKEDrops.QueueFullEstablished, "queue_full_established")
+	counter(mIKEGateReplies, st.IKEDrops.CookiesSent, "cookie")
+	counter(mIKEGateReplies, st.IKEDrops.VersionRejected, "invalid_major_version")
+	gauge(mIKEHalfOpen, float64(st.IKEDrops.HalfOpen))
 	ready := 0.0
 	if st.Ready {
 		ready = 1

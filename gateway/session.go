@@ -25,11 +25,17 @@ type ikePeer struct {
 	cfg    *ikev2.Config
 	tunnel *dataplane.Tunnel
 
-	in       chan ikeMessage
-	ctl      chan peerOp
-	stop     chan struct{} // closed to stop the session
-	stopOnce sync.Once
-	done     chan struct{} // closed when routineSession returns
+	// prio carries the messages of established IKE SAs, init IKE_SA_INIT
+	// requests and half-open SAs' messages (ikeRunner.dispatch): the
+	// session serves prio first.
+	prio, init chan ikeMessage
+	// lastUnknownSPI is the last ESP SPI from the peer that the dataplane
+	// had no SA for (packUnknownSPI), 0 if none since the last tick.
+	lastUnknownSPI atomic.Uint64
+	ctl            chan peerOp
+	stop           chan struct{} // closed to stop the session
+	stopOnce       sync.Once
+	done           chan struct{} // closed when routineSession returns
 
 	// Owned by routineSession.
 	session *ikev2.Session
@@ -102,12 +108,21 @@ func newIKEPeer(r *ikeRunner, cfg *ikev2.Config, s *ikev2.Session, t *dataplane.
 		cfg:     cfg,
 		tunnel:  t,
 		session: s,
-		in:      make(chan ikeMessage, 64),
+		prio:    make(chan ikeMessage, prioQueueLen),
+		init:    make(chan ikeMessage, initQueueLen),
 		ctl:     make(chan peerOp),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
 }
+
+// The session's queues. The init queue holds at most initQueueLen
+// IKE_SA_INIT requests of at most ikev2.DefaultMaxInitLen bytes: what a
+// flood can make one tunnel hold.
+const (
+	prioQueueLen = 64
+	initQueueLen = 16
+)
 
 // errBusy: the session did not take a command in time.
 var errBusy = errors.New("gateway: the IKE session is busy; try again")
@@ -184,11 +199,20 @@ func (p *ikePeer) routineSession() {
 		if p.inSA != nil && p.inSA != rekeyAsked {
 			inSoft, outSoft = p.inSA.SoftExpiry(), p.outSA.SoftExpiry()
 		}
+		// Established IKE SAs first: their liveness checks, rekeys and
+		// DELETEs are never queued behind IKE_SA_INIT requests.
 		select {
-		case m := <-p.in:
-			now := time.Now()
-			p.traceMessage(m.data, true, m.local, m.peer, now)
-			s.Receive(m.data, m.local, m.peer, now)
+		case m := <-p.prio:
+			p.receive(m)
+			p.flush()
+			continue
+		default:
+		}
+		select {
+		case m := <-p.prio:
+			p.receive(m)
+		case m := <-p.init:
+			p.receive(m)
 		case <-timer.C:
 			s.Tick(time.Now())
 		case <-inSoft:
@@ -208,6 +232,10 @@ func (p *ikePeer) routineSession() {
 					rx = n
 					s.PeerAlive(now)
 				}
+			}
+			if v := p.lastUnknownSPI.Swap(0); v != 0 {
+				spi, port := unpackUnknownSPI(v)
+				s.UnknownSPI(spi, netip.AddrPortFrom(p.cfg.PeerAddr, port), now)
 			}
 			if n := p.tunnel.Stats().NoSA.Load(); n != noSA && now.Sub(acquired) >= acquireInterval {
 				noSA, acquired = n, now
@@ -233,10 +261,35 @@ func (p *ikePeer) routineSession() {
 	}
 }
 
-// flush sends the session's datagrams and acts on its events.
+// receive hands one queued message to the session.
+func (p *ikePeer) receive(m ikeMessage) {
+	now := time.Now()
+	p.traceMessage(m.data, true, m.local, m.peer, now)
+	p.session.Receive(m.data, m.local, m.peer, now)
+}
+
+// flush sends the session's datagrams and acts on its events, until the
+// session has nothing more: acting on an event may call into the session
+// (ChildInstallFailed), which then has more to send.
 func (p *ikePeer) flush() {
+	for range 4 {
+		if !p.flushOnce() {
+			return
+		}
+	}
+}
+
+// flushOnce is one round of flush; it reports whether there was anything.
+func (p *ikePeer) flushOnce() bool {
 	r := p.runner
 	dgrams, events := p.session.Output()
+	if len(dgrams) == 0 && len(events) == 0 {
+		p.up = p.session.Established()
+		if !p.up {
+			p.removeRetired(time.Now(), true)
+		}
+		return false
+	}
 	now := time.Now()
 	for _, d := range dgrams {
 		p.traceMessage(d.Data, false, d.Local, d.Peer, now)
@@ -266,6 +319,7 @@ func (p *ikePeer) flush() {
 		// No IKE SA: the Child SAs it replaced go with it.
 		p.removeRetired(now, true)
 	}
+	return true
 }
 
 // traceMessage logs one IKE message at debug level, rate limited: its
@@ -311,8 +365,11 @@ func (p *ikePeer) handle(ev ikev2.Event) {
 		log.Warn("IKE SA down", "reason", ev.Reason, "err", ev.Err)
 	case ikev2.ChildSAUp:
 		if err := p.install(ev); err != nil {
+			// Fail the exchange rather than black-hole: the session
+			// deletes the Child SA (and its IKE SA) with the peer.
 			p.counts.installFailed.Add(1)
-			log.Error("installing Child SA failed", "err", err)
+			log.Error("installing Child SA failed", "spi_in", fmt.Sprintf("0x%08x", ev.InSPI), "err", err)
+			p.session.ChildInstallFailed(ev.InSPI, err, time.Now())
 			return
 		}
 		if ev.Rekeyed != nil {
@@ -356,6 +413,14 @@ func (p *ikePeer) handle(ev ikev2.Event) {
 // so the peer's first packets are accepted, then the outer path, then the
 // outbound SA.
 func (p *ikePeer) install(ev ikev2.ChildSAUp) error {
+	// esp.NewSA keeps no reference to the keys: wipe the event's copy
+	// whatever happens (L7; what Go cannot wipe is listed in doc.go).
+	defer func() {
+		clear(ev.InKey)
+		clear(ev.OutKey)
+		clear(ev.InAuthKey)
+		clear(ev.OutAuthKey)
+	}()
 	inCfg, outCfg, err := espConfigs(ev)
 	if err != nil {
 		return err

@@ -35,11 +35,24 @@ type DeviceStatus struct {
 	NoBuffer      uint64 `json:"no_buffer"`
 }
 
-// IKEDrops counts what the IKE runner drops or fails to send.
+// IKEDrops counts what the IKE runner drops or fails to send, and what
+// its Gate (ikev2.Gate, the pre-authentication filter) decided.
 type IKEDrops struct {
 	UnknownPeer uint64 `json:"unknown_peer"`
 	QueueFull   uint64 `json:"queue_full"`
 	SendErrors  uint64 `json:"send_errors"`
+	// The Gate's drops by reason: unreadable or oversized; for an IKE SA
+	// we do not have; a peer (or all peers) past the half-open block
+	// threshold; a session's init or priority queue full.
+	GateMalformed        uint64 `json:"gate_malformed"`
+	GateUnknownSPI       uint64 `json:"gate_unknown_spi"`
+	GateBlocked          uint64 `json:"gate_blocked"`
+	QueueFullInit        uint64 `json:"queue_full_init"`
+	QueueFullEstablished uint64 `json:"queue_full_established"`
+	// What the Gate answered statelessly, and the half-open IKE SAs now.
+	CookiesSent     uint64 `json:"cookies_sent"`
+	VersionRejected uint64 `json:"version_rejected"`
+	HalfOpen        int    `json:"half_open"`
 }
 
 // TunnelStatus is one tunnel.
@@ -121,6 +134,21 @@ type IKEStatus struct {
 	InstallFailed  uint64 `json:"child_install_failures"`
 	LastDown       string `json:"last_down,omitempty"`
 	ChildError     string `json:"child_error,omitempty"`
+	// Input is what the session did with what it received, by reason
+	// (ikev2.SessionStats): unauthenticated input is counted, not logged.
+	Input map[string]uint64 `json:"input,omitempty"`
+}
+
+// sessionInput names the counters of ikev2.SessionStats for status.
+func sessionInput(s ikev2.SessionStats) map[string]uint64 {
+	return map[string]uint64{
+		"init_requests": s.InitRequests, "init_retransmits": s.InitRetransmits, "cookies_sent": s.CookiesSent,
+		"init_blocked": s.InitBlocked, "init_rejected": s.InitRejected, "half_open_created": s.HalfOpenCreated,
+		"half_open_expired": s.HalfOpenExpired, "malformed": s.Malformed, "unknown_spi": s.UnknownSPI,
+		"bad_integrity": s.BadIntegrity, "out_of_window": s.OutOfWindow, "retransmits": s.Retransmits,
+		"not_authenticated": s.NotAuthenticated, "error_answers": s.ErrorAnswers, "crossings": s.Crossings,
+		"rekey_collisions": s.RekeyCollisions, "hints": s.Hints,
+	}
 }
 
 // ChildSAStatus is one ESP SA pair.
@@ -181,7 +209,11 @@ func (g *Gateway) Status() Status {
 		NoBuffer:      ds.NoBuffer.Load(),
 	}
 	rs := &g.ike.stats
-	st.IKEDrops = IKEDrops{UnknownPeer: rs.UnknownPeer.Load(), QueueFull: rs.QueueFull.Load(), SendErrors: rs.SendErrors.Load()}
+	gs := g.ike.gate.Stats()
+	st.IKEDrops = IKEDrops{UnknownPeer: rs.UnknownPeer.Load(), QueueFull: rs.QueueFull.Load(), SendErrors: rs.SendErrors.Load(),
+		GateMalformed: gs.Malformed, GateUnknownSPI: gs.UnknownSPI, GateBlocked: gs.Blocked,
+		QueueFullInit: gs.QueueFullInit, QueueFullEstablished: gs.QueueFullEstablished,
+		CookiesSent: gs.CookiesSent, VersionRejected: gs.VersionRejected, HalfOpen: g.ike.gate.HalfOpen()}
 	return st
 }
 
@@ -334,6 +366,7 @@ func espAlgName(t esp.Transform) string {
 // peerSnapshot is what a session's goroutine hands out for a status.
 type peerSnapshot struct {
 	session ikev2.SessionStatus
+	input   ikev2.SessionStats
 	pairs   []saPair
 	retired esp.Stats
 	held    bool
@@ -345,6 +378,7 @@ func (p *ikePeer) status(now time.Time) (*IKEStatus, []ChildSAStatus, esp.Stats)
 	var snap peerSnapshot
 	err := p.do(statusTimeout, func(time.Time) error {
 		snap.session = p.session.Status(now)
+		snap.input = p.session.Stats()
 		for _, pair := range p.pairs {
 			snap.pairs = append(snap.pairs, *pair)
 		}
@@ -375,6 +409,7 @@ func (p *ikePeer) status(now time.Time) (*IKEStatus, []ChildSAStatus, esp.Stats)
 		return ike, []ChildSAStatus{}, esp.Stats{}
 	}
 	ss := snap.session
+	ike.Input = sessionInput(snap.input)
 	ike.LocalID, ike.PeerID = ss.LocalID.String(), ss.PeerID.String()
 	total := snap.retired
 	children := []ChildSAStatus{}

@@ -378,6 +378,7 @@ mtu = 1300
 mss-clamp = false
 addresses = ["10.255.0.1 peer 10.255.0.2", "fd00:255::1/64"]
 routes = ["10.2.0.0/24", "::/0"]
+allowed-sources = ["10.2.0.0/24", "10.255.0.2/32", "::/0"]
 
 [tunnel.gre]
 key = 1001
@@ -434,6 +435,7 @@ func TestParseFull(t *testing.T) {
 				ReplayWindow: 4096, SoftPackets: 1, HardPackets: 2, SoftBytes: 3, HardBytes: 4 << 10,
 			},
 			Interface: "gre7",
+			Allowed:   []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24"), netip.MustParsePrefix("10.255.0.2/32"), netip.MustParsePrefix("::/0")},
 		},
 		Link: tun.LinkConfig{
 			MTU: 1300,

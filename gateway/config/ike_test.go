@@ -242,6 +242,7 @@ mtu = 1300
 mss-clamp = false
 addresses = ["10.255.0.1 peer 10.255.0.2", "fd00:255::1/64"]
 routes = ["10.2.0.0/24", "::/0"]
+allowed-sources = ["10.2.0.0/24"]
 
 [tunnel.gre]
 key = 1001
@@ -279,6 +280,7 @@ local = "192.0.2.1"
 peer = "192.0.2.2"
 addresses = ["10.1.0.1/24"]
 routes = ["10.2.0.0/24", "10.9.0.0/16", "fd00:2::/64"]
+allowed = ["10.2.0.0/24", "10.9.0.0/16", "fd00:2::/64"]
 
 [tunnel.ike]
 psk-file = "testdata/psk.txt"

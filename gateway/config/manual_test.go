@@ -22,6 +22,7 @@ local = "192.0.2.1"
 peer = "192.0.2.2"
 addresses = ["169.254.10.1/30"]
 routes = ["10.2.0.0/16"]
+allowed = ["10.2.0.0/16", "169.254.10.2/32"]
 
 [tunnel.sa.out]
 spi = 0xdeadbeef

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -65,6 +66,7 @@ func (p *parser) tunnel(i int, m map[string]any) *tunnelInfo {
 	p.readNetstack(ti)
 	ti.readGRE()
 	p.keying(ti) // before the MTUs: IKE may add to the overhead
+	ti.readAllowed()
 	ti.readMTUs()
 	ti.t.finish()
 	return ti
@@ -189,6 +191,63 @@ func (ti *tunnelInfo) readInner() {
 			ti.routeIdx = append(ti.routeIdx, i)
 		}
 	}
+}
+
+// readAllowed reads allowed (route mode) and allowed-sources (the GRE
+// modes) into Dataplane.Allowed: the inner addresses that may be on the
+// peer's side of the tunnel, as WireGuard's AllowedIPs (review H1, N1).
+// A manual route tunnel, which has no negotiated selectors, defaults to
+// its routes; an IKE tunnel to its negotiated selectors alone, a GRE
+// tunnel to any source.
+func (ti *tunnelInfo) readAllowed() {
+	t, dp := ti.t, &ti.cfg.Dataplane
+	if !ti.modeOK {
+		return
+	}
+	key, other := "allowed", "allowed-sources"
+	if dp.Mode != dataplane.ModeRoute {
+		key, other = other, key
+	}
+	if dp.Mode == dataplane.ModeRoute {
+		t.reject(other, `only used with mode "gre-transport" or "gre-tunnel"; in mode "route" the key is "allowed"`)
+	} else {
+		t.reject(other, `only used with mode "route"; in the GRE modes the key is "allowed-sources" (the sources of the packets GRE carries)`)
+	}
+	if list, ok := t.strings(key); ok {
+		seen := make(map[netip.Prefix]int)
+		allowed := make([]netip.Prefix, 0, len(list))
+		for i, s := range list {
+			r, err := parseRoute(s)
+			if err != nil {
+				t.elemErrorf(key, i, "%v", err)
+				continue
+			}
+			if j, dup := seen[r]; dup {
+				t.elemErrorf(key, i, "%s is already %s[%d]", r, key, j)
+				continue
+			}
+			seen[r] = i
+			allowed = append(allowed, r)
+		}
+		dp.Allowed = allowed
+		return
+	}
+	if dp.Mode == dataplane.ModeRoute && ti.cfg.IKE == nil && len(ti.cfg.Link.Routes) > 0 {
+		dp.Allowed = defaultAllowed(&ti.cfg.Link)
+	}
+}
+
+// defaultAllowed is what the host routes into a route tunnel's interface:
+// its routes and the prefixes of its addresses (a /30 or /31 with the
+// peer's inner address on it).
+func defaultAllowed(link *tun.LinkConfig) []netip.Prefix {
+	allowed := append([]netip.Prefix(nil), link.Routes...)
+	for _, a := range link.Addresses {
+		if p := a.Prefix.Masked(); !slices.Contains(allowed, p) {
+			allowed = append(allowed, p)
+		}
+	}
+	return allowed
 }
 
 // readGRE reads the optional [tunnel.gre].
