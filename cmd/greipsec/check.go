@@ -52,6 +52,12 @@ func check(path string, stdout io.Writer) error {
 			o.PathMTU, o.PathMTU-mtu, mtu, mtu-40, mtu-60)
 	}
 	w.Flush()
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(stdout, "warning: %v\n", w)
+	}
+	if err := cfg.ExamplePSK(); err != nil {
+		fmt.Fprintf(stdout, "warning: %v\n  (up refuses it without --allow-example-psk)\n", err)
+	}
 	printAuth(stdout, cfg)
 	printPrivileges(stdout, cfg)
 	group := "owner only (0600)"

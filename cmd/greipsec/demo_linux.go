@@ -114,7 +114,7 @@ func demoTransport(l *lab.Lab, exe, dir, transport string, d time.Duration, stdo
 		defer logFile.Close()
 		// Each gateway has its own control socket: the file system is
 		// shared between the namespaces.
-		cmd := exec.Command(exe, "up", "-c", path, "--control", filepath.Join(dir, transport+"-"+side.file+".sock"))
+		cmd := exec.Command(exe, "up", "--allow-example-psk", "-c", path, "--control", filepath.Join(dir, transport+"-"+side.file+".sock"))
 		cmd.Stdout, cmd.Stderr = logFile, logFile
 		if err := l.Start(side.host, cmd); err != nil {
 			return fmt.Errorf("start greipsec in %s: %w", side.host.Name, err)

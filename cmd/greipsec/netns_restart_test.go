@@ -246,7 +246,7 @@ func TestNetnsManualRestart(t *testing.T) {
 	}
 	defer log.Close()
 	fmt.Fprintln(log, "=== restart after SIGKILL ===")
-	restarted := exec.Command(greipsecBinary(t), "up", "-c", cfgA, "--control", cfgA+".sock")
+	restarted := exec.Command(greipsecBinary(t), "up", "--allow-example-psk", "-c", cfgA, "--control", cfgA+".sock")
 	restarted.Stdout, restarted.Stderr = log, log
 	if err := l.Start(&l.A, restarted); err != nil {
 		t.Fatal(err)

@@ -118,7 +118,7 @@ func gateways(t *testing.T, fileA, fileB string, edit func(string) string) (*lab
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(exe, "up", "-c", path, "--control", path+".sock")
+		cmd := exec.Command(exe, "up", "--allow-example-psk", "-c", path, "--control", path+".sock")
 		cmd.Stdout, cmd.Stderr = log, log
 		if err := l.Start(side.host, cmd); err != nil {
 			t.Fatal(err)
@@ -339,7 +339,7 @@ func TestNetnsTwoTunnels(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(exe, "up", "-c", path, "--control", path+".sock")
+		cmd := exec.Command(exe, "up", "--allow-example-psk", "-c", path, "--control", path+".sock")
 		cmd.Stdout, cmd.Stderr = log, log
 		if err := l.Start(h, cmd); err != nil {
 			t.Fatal(err)

@@ -51,7 +51,7 @@ func startUp(t *testing.T, l *lab.Lab, h *lab.Host, cfg string, extra ...string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.cmd = exec.Command(exe, append([]string{"up", "-c", g.config, "--control", g.socket}, extra...)...)
+	g.cmd = exec.Command(exe, append([]string{"up", "--allow-example-psk", "-c", g.config, "--control", g.socket}, extra...)...)
 	g.cmd.Stdout, g.cmd.Stderr = log, log
 	if err := l.Start(h, g.cmd); err != nil {
 		t.Fatal(err)
@@ -555,7 +555,7 @@ func TestNetnsUnprivileged(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out strings.Builder
-	cmd := exec.Command(exe, "up", "-c", cfg, "--control", filepath.Join(run, "ctl.sock"))
+	cmd := exec.Command(exe, "up", "--allow-example-psk", "-c", cfg, "--control", filepath.Join(run, "ctl.sock"))
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	if err := l.Start(&l.A, cmd); err != nil {

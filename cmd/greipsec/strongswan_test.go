@@ -73,7 +73,7 @@ func interopEdited(t *testing.T, file, role string, conf lab.StrongSwanConfig, e
 		t.Fatal(err)
 	}
 	g := &gwProc{config: path, socket: path + ".sock", log: path + ".log"}
-	cmd := exec.Command(exe, "up", "-v", "-c", path, "--control", g.socket)
+	cmd := exec.Command(exe, "up", "--allow-example-psk", "-v", "-c", path, "--control", g.socket)
 	g.cmd = cmd
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := l.Start(&l.A, cmd); err != nil {

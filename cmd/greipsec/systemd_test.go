@@ -123,7 +123,7 @@ func TestNetnsNotify(t *testing.T) {
 	defer logFile.Close()
 	state := filepath.Join(dir, "var", "greipsec.state")
 	os.Mkdir(filepath.Dir(state), 0o700)
-	cmd := exec.Command(exe, "up", "-c", cfg, "--control", filepath.Join(dir, "ctl.sock"), "--state-file", state)
+	cmd := exec.Command(exe, "up", "--allow-example-psk", "-c", cfg, "--control", filepath.Join(dir, "ctl.sock"), "--state-file", state)
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := l.Start(&l.A, cmd); err != nil {

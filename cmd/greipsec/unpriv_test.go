@@ -89,7 +89,7 @@ func startUnprivileged(t *testing.T, l *lab.Lab, h *lab.Host, cfg string) *unpri
 		t.Fatal(err)
 	}
 	// --seccomp-bpf: only the traced calls stop the process.
-	g.cmd = exec.Command(strace, "-f", "-qq", "--seccomp-bpf", "-e", "trace=socket,open,openat", "-o", g.trace, exe, "up", "-v", "-c", config)
+	g.cmd = exec.Command(strace, "-f", "-qq", "--seccomp-bpf", "-e", "trace=socket,open,openat", "-o", g.trace, exe, "up", "--allow-example-psk", "-v", "-c", config)
 	g.cmd.Env = []string{"XDG_RUNTIME_DIR=" + run, "PATH=/usr/bin:/bin"}
 	g.cmd.Stdout, g.cmd.Stderr = log, log
 	g.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody, Groups: []uint32{}}}
@@ -626,7 +626,7 @@ func TestNetnsUnprivilegedRawESP(t *testing.T) {
 		strings.Contains(out, "CAP_NET_ADMIN") || strings.Contains(out, "port 500") {
 		t.Errorf("check as nobody:\n%s", out)
 	}
-	out, err = asNobody("up", "-c", cfg, "--control", filepath.Join(dir, "ctl.sock"))
+	out, err = asNobody("up", "--allow-example-psk", "-c", cfg, "--control", filepath.Join(dir, "ctl.sock"))
 	t.Logf("greipsec up as nobody: %v\n%s", err, out)
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Errorf("exit: %v, want status 1", err)

@@ -57,6 +57,7 @@ func setupUp(fs *flag.FlagSet) runFunc {
 	socket := fs.String("control", "", "control socket `path` (default: [control] socket, else "+config.ControlSocket()+")")
 	metrics := fs.String("metrics", "", "serve /metrics, /healthz and /readyz on `host:port` (default: [metrics] address)")
 	stateFile := fs.String("state-file", "", "keep the sequence numbers of manual SAs in `path` (default: state-file of the configuration)")
+	examplePSK := fs.Bool("allow-example-psk", false, "run with the public pre-shared key of examples/ (greipsec demo does)")
 	return func(args []string, _, stderr io.Writer) error {
 		if err := noArgs("up", args); err != nil {
 			return err
@@ -68,7 +69,7 @@ func setupUp(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return usagef("up", "%v", err)
 		}
-		d := &upDaemon{log: log, path: *path, socketFlag: *socket, metricsFlag: *metrics, stateFlag: *stateFile}
+		d := &upDaemon{log: log, path: *path, socketFlag: *socket, metricsFlag: *metrics, stateFlag: *stateFile, examplePSK: *examplePSK}
 		cfg, err := d.load()
 		if err != nil {
 			return err
@@ -110,6 +111,7 @@ type upDaemon struct {
 	socketFlag  string
 	metricsFlag string
 	stateFlag   string
+	examplePSK  bool // --allow-example-psk
 
 	gw      *gateway.Gateway
 	control *control.Server
@@ -214,6 +216,12 @@ func (d *upDaemon) load() (*config.Config, error) {
 	cfg, err := config.Load(d.path)
 	if err != nil {
 		return nil, err
+	}
+	if err := cfg.ExamplePSK(); err != nil && !d.examplePSK {
+		return nil, err
+	}
+	for _, w := range cfg.Warnings {
+		d.log.Warn(w.Error())
 	}
 	if d.stateFlag != "" {
 		abs, err := filepath.Abs(d.stateFlag)

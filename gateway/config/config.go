@@ -19,6 +19,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -54,6 +55,19 @@ type Config struct {
 	// numbers of manual SAs are kept across restarts (package
 	// esp/seqstate). Default: the configuration file's path + ".state".
 	StateFile string
+	// Warnings are what is not a mistake but should be fixed (a psk-file
+	// or, with an inline psk, the configuration file readable by group
+	// or others), one *Error each, in the form of the errors.
+	Warnings []error
+	// examplePSK are the tunnels that use ExamplePSK (ExamplePSK).
+	examplePSK []error
+}
+
+// ExamplePSK returns an error naming, by file and line, each tunnel whose
+// pre-shared key is the public one of examples/ (ExamplePSK), or nil.
+// "up" refuses such a configuration unless it runs the demo.
+func (c *Config) ExamplePSK() error {
+	return errors.Join(c.examplePSK...)
 }
 
 // Load reads and parses the configuration file at path. A file that cannot
@@ -64,7 +78,17 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return Parse(path, data)
+	cfg, p, err := parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o044 != 0 {
+		for _, e := range p.inlinePSK {
+			e.Msg = fmt.Sprintf("the pre-shared key is in this file, which is readable by its group or by others (mode %04o): chmod 600 %s, or move the key to a psk-file only root can read", fi.Mode().Perm(), fi.Name())
+			cfg.Warnings = append(cfg.Warnings, e)
+		}
+	}
+	return cfg, nil
 }
 
 // Parse parses a configuration file's contents; path is used in messages,
@@ -116,6 +140,12 @@ func parse(path string, data []byte) (*Config, *parser, error) {
 	p.crossCheck(infos)
 	if err := joinErrors(p.errs); err != nil {
 		return nil, p, err
+	}
+	for _, w := range p.warns {
+		cfg.Warnings = append(cfg.Warnings, w)
+	}
+	for _, e := range p.examplePSK {
+		cfg.examplePSK = append(cfg.examplePSK, e)
 	}
 	return cfg, p, nil
 }

@@ -521,8 +521,47 @@ func (p *parser) readPSK(k *table) []byte {
 		k.errorf(set[0], "%v", err)
 		return nil
 	}
+	// L5: a short key falls to an offline dictionary attack on one
+	// captured IKE_AUTH (RFC 7296 §2.15 asks for keys as strong as the
+	// PRF's key); the example key is public.
+	short, shortSet := k.boolean("allow-short-psk")
+	if len(key) < MinPSKLen && !(shortSet && short) {
+		k.errorf(set[0], "the pre-shared key is %d bytes; at least %d are needed against offline guessing (e.g. `head -c 32 /dev/urandom | xxd -p -c 64` gives psk = \"0x...\"), or set allow-short-psk = true for a peer you cannot change", len(key), MinPSKLen)
+		return nil
+	}
+	if bytes.Equal(key, []byte(ExamplePSK)) {
+		p.examplePSK = append(p.examplePSK, k.newError(set[0],
+			"this is the example pre-shared key of examples/, which anybody can read: make a key (e.g. `head -c 32 /dev/urandom | xxd -p -c 64`) for both sides; only the demo (up --allow-example-psk) runs with it"))
+	}
+	switch set[0] {
+	case "psk":
+		p.inlinePSK = append(p.inlinePSK, k.newError("psk", ""))
+	case "psk-file":
+		if fi, err := os.Stat(pskFilePath(p.file, k)); err == nil && fi.Mode().Perm()&0o044 != 0 {
+			p.warns = append(p.warns, k.newError("psk-file", fmt.Sprintf("%s is readable by its group or by others (mode %04o): chmod 600 it", fi.Name(), fi.Mode().Perm())))
+		}
+	}
 	return key
 }
+
+// pskFilePath is the path psk-file names, relative to the configuration
+// file's directory.
+func pskFilePath(file string, k *table) string {
+	name, _ := k.str("psk-file")
+	if !filepath.IsAbs(name) {
+		name = filepath.Join(filepath.Dir(file), name)
+	}
+	return name
+}
+
+// MinPSKLen is the shortest pre-shared key accepted without
+// allow-short-psk: 16 bytes, 128 bits.
+const MinPSKLen = 16
+
+// ExamplePSK is the pre-shared key of the files in examples/: anybody can
+// read it, so "up" refuses it unless told that it runs the demo.
+const ExamplePSK = "EXAMPLE-PSK-anybody-can-read-this-CHANGE-IT"
+
 
 // maxPSKFile is the largest psk-file read: a key, not a document (and not
 // /dev/zero).

@@ -255,6 +255,7 @@ port-500 = false
 local-id = "fqdn:gw-a.example.net"
 peer-id = "user:admin@example.net"
 psk = "0xdeadbeefcafe0102"
+allow-short-psk = true
 ike-proposals = "aes256gcm16-prfsha384-ecp384, aes128-sha256-modp2048, aes128-sha1-modp1024"
 esp-proposals = "chacha20poly1305-x25519-esn, aes128gcm16, aes256-sha512-modp3072"
 weak-algorithms = true
@@ -483,7 +484,9 @@ func TestPSKSources(t *testing.T) {
 	}
 	t.Setenv(testPSKEnv, testPSK)
 	t.Setenv(testPSKEnv+"_HEX", "0XA0b1")
-	withSource := func(line string) string { return edit(ikeBase, `psk = "`+testPSK+`"`, line) }
+	withSource := func(line string) string {
+		return edit(ikeBase, `psk = "`+testPSK+`"`, line+"\nallow-short-psk = true")
+	}
 	for _, c := range []struct {
 		name, doc, path string
 		want            []byte

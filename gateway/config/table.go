@@ -16,6 +16,10 @@ type parser struct {
 	file   string
 	pos    *positions // nil when lines are unknown
 	errs   []*Error
+	warns  []*Error // Config.Warnings
+	// examplePSK: the keys that hold ExamplePSK; inlinePSK: every psk
+	// key (the key is in the file itself).
+	examplePSK, inlinePSK []*Error
 	tables []*table // every table read, for tests
 }
 
@@ -77,6 +81,11 @@ func (t *table) errorf(k, format string, args ...any) {
 		Key:    t.path(k),
 		Msg:    fmt.Sprintf(format, args...),
 	})
+}
+
+// newError returns an Error about key k, without reporting it.
+func (t *table) newError(k, msg string) *Error {
+	return &Error{File: t.p.file, Line: t.line(k), Tunnel: t.label(), Key: t.path(k), Msg: msg}
 }
 
 // elemErrorf reports a mistake in element i of the array at key k.
