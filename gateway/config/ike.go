@@ -562,7 +562,6 @@ const MinPSKLen = 16
 // read it, so "up" refuses it unless told that it runs the demo.
 const ExamplePSK = "EXAMPLE-PSK-anybody-can-read-this-CHANGE-IT"
 
-
 // maxPSKFile is the largest psk-file read: a key, not a document (and not
 // /dev/zero).
 const maxPSKFile = 4096

@@ -13,14 +13,14 @@ import (
 
 // parser collects the mistakes of one file.
 type parser struct {
-	file   string
-	pos    *positions // nil when lines are unknown
-	errs   []*Error
-	warns  []*Error // Config.Warnings
+	file  string
+	pos   *positions // nil when lines are unknown
+	errs  []*Error
+	warns []*Error // Config.Warnings
 	// examplePSK: the keys that hold ExamplePSK; inlinePSK: every psk
 	// key (the key is in the file itself).
 	examplePSK, inlinePSK []*Error
-	tables []*table // every table read, for tests
+	tables                []*table // every table read, for tests
 }
 
 // table is one TOML table being read. Its typed getters check the type of a
