@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -426,6 +427,32 @@ func TestStart(t *testing.T) {
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
 		t.Errorf("Stop: %v, want termination by SIGTERM", err)
+	}
+
+	// Stop ends what the process started too: strace, stopped, used to
+	// leave the "greipsec up" it traced running.
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	parent := exec.Command("/bin/sh", "-c", `sleep 1000 & echo $! > `+pidFile+`; wait`)
+	if err := l.Start(&l.A, parent); err != nil {
+		t.Fatal(err)
+	}
+	var child int
+	if !WaitFor(5*time.Second, func() bool {
+		b, _ := os.ReadFile(pidFile)
+		child, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return child > 0
+	}) {
+		t.Fatal("the shell did not start its child")
+	}
+	l.Stop(parent)
+	gone := func() bool { // or a zombie, for init to reap
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
+		f := strings.Fields(string(b))
+		return err != nil || len(f) > 2 && f[2] == "Z"
+	}
+	if !WaitFor(5*time.Second, gone) {
+		syscall.Kill(child, syscall.SIGKILL)
+		t.Errorf("the child (pid %d) of a stopped process still runs", child)
 	}
 
 	// Start of a missing program fails and leaves the lab usable.

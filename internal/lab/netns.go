@@ -128,6 +128,14 @@ type proc struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed once Wait has returned
 	err  error         // the result of cmd.Wait, valid once done is closed
+	pgid int           // its process group (Start makes one per process)
+}
+
+// signalGroup sends sig to p's process group: p and its children.
+func (p *proc) signalGroup(sig syscall.Signal) {
+	if p.pgid > 0 {
+		syscall.Kill(-p.pgid, sig) // an error only means they have exited
+	}
 }
 
 // stopAll ends the processes with SIGTERM, then, those still running after
@@ -137,9 +145,16 @@ func stopAll(procs []*proc) {
 		select {
 		case <-p.done:
 		default:
-			p.cmd.Process.Signal(syscall.SIGTERM)
+			p.signalGroup(syscall.SIGTERM)
 		}
 	}
+	// Whatever is left of a group once its leader is gone (a traced
+	// child that strace left running when it was stopped) is killed.
+	defer func() {
+		for _, p := range procs {
+			p.signalGroup(syscall.SIGKILL)
+		}
+	}()
 	timeout := time.NewTimer(stopTimeout)
 	defer timeout.Stop()
 	killed := false
@@ -152,7 +167,7 @@ func stopAll(procs []*proc) {
 		if !killed {
 			killed = true
 			for _, q := range procs {
-				q.cmd.Process.Kill() // an error only means it has exited
+				q.signalGroup(syscall.SIGKILL) // an error only means it has exited
 			}
 		}
 		<-p.done
@@ -170,10 +185,18 @@ func (l *Lab) Start(h *Host, cmd *exec.Cmd) error {
 	if l.closed {
 		return errors.New("lab: Start after Close")
 	}
+	// Its own process group, so that Stop and Close end what it started
+	// too: "strace greipsec up" as nobody left greipsec running when only
+	// strace was signalled (strace detaches from its tracees on SIGTERM
+	// and dies alone on SIGKILL).
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
 	if err := l.Do(h, cmd.Start); err != nil {
 		return err
 	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
+	p := &proc{cmd: cmd, done: make(chan struct{}), pgid: cmd.Process.Pid}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
