@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
 
 	"github.com/greipsec/greipsec/dataplane"
+	"github.com/greipsec/greipsec/gateway"
 	"github.com/greipsec/greipsec/gateway/config"
 )
 
@@ -17,7 +19,12 @@ var checkCommand = &command{
 	long: `Check the configuration file as "up" would, without starting anything, and
 print each tunnel's mode, transport, addresses, MTU, overhead and TCP MSS,
 and the control socket and metrics address. Every mistake is reported with
-the file, line and key.`,
+the file, line and key. It also checks the tunnels against this host: a
+route that exists already is a warning; a route that covers a tunnel's
+peer with no more specific route to it (the tunnel would carry its own
+packets) is an error, which "up" refuses too. Warnings also cover a psk-file
+or inline key others can read, the examples' public key, new = true left
+on a manual SA, and overlapping routes.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		path := fs.String("c", defaultConfig, "configuration `file`")
 		return func(args []string, stdout, _ io.Writer) error {
@@ -57,6 +64,17 @@ func check(path string, stdout io.Writer) error {
 	}
 	if err := cfg.ExamplePSK(); err != nil {
 		fmt.Fprintf(stdout, "warning: %v\n  (up refuses it without --allow-example-psk)\n", err)
+	}
+	var fatal []error
+	for _, p := range gateway.CheckHost(cfg) {
+		if p.Fatal {
+			fatal = append(fatal, p.Err)
+		} else {
+			fmt.Fprintf(stdout, "warning: %v\n", p.Err)
+		}
+	}
+	if len(fatal) > 0 {
+		return errors.Join(fatal...)
 	}
 	printAuth(stdout, cfg)
 	printPrivileges(stdout, cfg)

@@ -223,6 +223,19 @@ func (d *upDaemon) load() (*config.Config, error) {
 	for _, w := range cfg.Warnings {
 		d.log.Warn(w.Error())
 	}
+	// What the host tells: a route that would loop the tunnel into
+	// itself stops everything before it starts.
+	var fatal []error
+	for _, p := range gateway.CheckHost(cfg) {
+		if p.Fatal {
+			fatal = append(fatal, p.Err)
+		} else {
+			d.log.Warn(p.Err.Error())
+		}
+	}
+	if len(fatal) > 0 {
+		return nil, errors.Join(fatal...)
+	}
 	if d.stateFlag != "" {
 		abs, err := filepath.Abs(d.stateFlag)
 		if err != nil {

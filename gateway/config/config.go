@@ -43,6 +43,9 @@ type Tunnel struct {
 	// OutNew, InNew: the manual SA's "new = true": its key has never been
 	// used, so it may start without a record in the state file.
 	OutNew, InNew bool
+	// RouteLines is the line of each of Link.Routes in the file (0:
+	// unknown), for messages about them (gateway.CheckHost).
+	RouteLines []int
 }
 
 // Config is a whole configuration file.

@@ -445,7 +445,8 @@ func TestParseFull(t *testing.T) {
 			},
 			Routes: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24"), netip.MustParsePrefix("::/0")},
 		},
-		InNew: true,
+		InNew:      true,
+		RouteLines: []int{16, 16},
 	}
 	if cfg.Path != "full.toml" || len(cfg.Tunnels) != 1 {
 		t.Fatalf("Path %q with %d tunnels", cfg.Path, len(cfg.Tunnels))

@@ -120,6 +120,13 @@ func (p *parser) ike(ti *tunnelInfo) {
 	c.IKELifetime = readDuration(k, "ike-lifetime", defaultIKELifetime, minLifetime, 0, false)
 	c.ChildLifetime = readDuration(k, "lifetime", defaultChildLifetime, minLifetime, 0, false)
 	c.ChildBytes, _ = limit(k, "lifetime-bytes", true)
+	if c.ChildBytes != 0 && c.ChildBytes < minLifetimeBytes {
+		// The rekey starts at 80% of it (gateway): below 5 bytes the soft
+		// limit is not below the hard one and no Child SA installs; just
+		// above, the SA is rekeyed every few packets.
+		k.errorf("lifetime-bytes", "%d is below %s: the Child SA would be rekeyed every few packets (or, below 5, never install); use at least 1M, or 0 for no byte limit", c.ChildBytes, "1M")
+		c.ChildBytes = 0
+	}
 	c.NATKeepalive = readDuration(k, "nat-keepalive", defaultNATKeepalive, minNATKeepalive, 0, false)
 	ti.readIKEPorts(k, c)
 	k.finish()
@@ -553,6 +560,10 @@ func pskFilePath(file string, k *table) string {
 	}
 	return name
 }
+
+// minLifetimeBytes is the smallest lifetime-bytes accepted: a thousand
+// full-size packets.
+const minLifetimeBytes = 1 << 20
 
 // MinPSKLen is the shortest pre-shared key accepted without
 // allow-short-psk: 16 bytes, 128 bits.

@@ -189,6 +189,7 @@ func (ti *tunnelInfo) readInner() {
 			ti.carriesIPv6 = ti.carriesIPv6 || r.Addr().Is6()
 			link.Routes = append(link.Routes, r)
 			ti.routeIdx = append(ti.routeIdx, i)
+			ti.cfg.RouteLines = append(ti.cfg.RouteLines, t.p.pos.line(append(slices.Clip(t.base), "routes", index(i))))
 		}
 	}
 }
@@ -429,6 +430,9 @@ func (p *parser) sa(t *table, inbound bool) (c *esp.Config, isNew bool) {
 	}
 	if b, ok := t.boolean("new"); ok {
 		isNew = b
+		if b {
+			t.p.warns = append(t.p.warns, t.newError("new", "new = true lets this SA start without a record in the state file: remove it once greipsec has run with this key, or a lost state file restarts its sequence numbers under the same key (nonce reuse)"))
+		}
 	}
 	if inbound {
 		if n, ok := t.integer("replay-window", minReplayWindow, maxReplayWindow, " packets"); ok {
@@ -769,9 +773,19 @@ func (p *parser) crossCheck(infos []*tunnelInfo) {
 		for i, r := range ti.cfg.Link.Routes {
 			if first, dup := routes[r]; dup {
 				ti.t.elemErrorf("routes", ti.routeIdx[i], "%s is already routed into %s", r, first.ref("routes"))
-			} else {
-				routes[r] = ti
+				continue
 			}
+			// Overlapping routes of two tunnels are legal (the longer
+			// prefix wins) but often a mistake.
+			for other, first := range routes {
+				if first != ti && other.Overlaps(r) {
+					ti.t.p.warns = append(ti.t.p.warns, &Error{File: p.file, Line: p.pos.line(append(slices.Clip(ti.t.base), "routes", index(ti.routeIdx[i]))),
+						Tunnel: ti.label, Key: fmt.Sprintf("routes[%d]", ti.routeIdx[i]),
+						Msg: fmt.Sprintf("%s overlaps %s of %s: the longer prefix wins, so part of one tunnel's traffic goes into the other", r, other, first.ref("routes"))})
+					break
+				}
+			}
+			routes[r] = ti
 		}
 	}
 }
