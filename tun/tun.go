@@ -37,6 +37,13 @@ type Device = wgtun.Device
 // interface up; see Configure. Closing the Device removes the interface.
 func Create(name string, mtu int) (Device, error) {
 	dev, err := wgtun.CreateTUN(name, mtu)
+	if err != nil && isPermission(err) {
+		// After a privilege drop, /dev/net/tun (0600 in some
+		// containers) may no longer open: use one opened before.
+		if d, ok, serr := createFromSpare(name, mtu); ok {
+			dev, err = d, serr
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("tun: create %s: %w", name, err)
 	}

@@ -31,7 +31,7 @@ func TestCommandLine(t *testing.T) {
 		{nil, true, "no command given"},
 		{[]string{"frobnicate"}, true, `unknown command "frobnicate"`},
 		{[]string{"up", "-c", filepath.Join(dir, "missing.toml")}, false, "missing.toml"},
-		{[]string{"up", "-x"}, true, "up: flag provided but not defined: -x (flags of up: --allow-example-psk, -c, --control, --log-format, --log-level, --metrics, --state-file, -v)"},
+		{[]string{"up", "-x"}, true, "up: flag provided but not defined: -x (flags of up: --allow-example-psk, -c, --control, --log-format, --log-level, --metrics, --state-file, --user, -v)"},
 		{[]string{"up", "-c", bad, "extra"}, true, `unexpected argument "extra"`},
 		{[]string{"up", "-c", bad, "--log-level", "loud"}, true, `up: --log-level: unknown level "loud" (expected debug, info, warn or error)`},
 		{[]string{"up", "-c", bad, "--log-format", "xml"}, true, `--log-format: unknown format "xml"`},

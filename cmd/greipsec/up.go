@@ -10,7 +10,10 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -20,6 +23,7 @@ import (
 	"github.com/greipsec/greipsec/gateway"
 	"github.com/greipsec/greipsec/gateway/config"
 	"github.com/greipsec/greipsec/gateway/control"
+	"github.com/greipsec/greipsec/tun"
 )
 
 var upCommand = &command{
@@ -58,6 +62,7 @@ func setupUp(fs *flag.FlagSet) runFunc {
 	metrics := fs.String("metrics", "", "serve /metrics, /healthz and /readyz on `host:port` (default: [metrics] address)")
 	stateFile := fs.String("state-file", "", "keep the sequence numbers of manual SAs in `path` (default: state-file of the configuration)")
 	examplePSK := fs.Bool("allow-example-psk", false, "run with the public pre-shared key of examples/ (greipsec demo does)")
+	runAs := fs.String("user", "", "once the sockets and devices exist, run as `user[:group]` (a name or ID) with only CAP_NET_ADMIN, CAP_NET_RAW and CAP_NET_BIND_SERVICE (Linux)")
 	return func(args []string, _, stderr io.Writer) error {
 		if err := noArgs("up", args); err != nil {
 			return err
@@ -69,7 +74,12 @@ func setupUp(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return usagef("up", "%v", err)
 		}
-		d := &upDaemon{log: log, path: *path, socketFlag: *socket, metricsFlag: *metrics, stateFlag: *stateFile, examplePSK: *examplePSK}
+		d := &upDaemon{log: log, path: *path, socketFlag: *socket, metricsFlag: *metrics, stateFlag: *stateFile, examplePSK: *examplePSK, uid: -1, gid: -1}
+		if *runAs != "" {
+			if d.uid, d.gid, err = lookupUser(*runAs); err != nil {
+				return usagef("up", "%v", err)
+			}
+		}
 		cfg, err := d.load()
 		if err != nil {
 			return err
@@ -112,6 +122,7 @@ type upDaemon struct {
 	metricsFlag string
 	stateFlag   string
 	examplePSK  bool // --allow-example-psk
+	uid, gid    int  // --user, resolved; uid -1: stay as is
 
 	gw      *gateway.Gateway
 	control *control.Server
@@ -148,6 +159,12 @@ func (d *upDaemon) run(cfg *config.Config) error {
 		if d.metrics, err = startMetrics(addr, gw); err != nil {
 			d.control.Close()
 			gw.Close()
+			return err
+		}
+	}
+	if d.uid >= 0 {
+		if err := d.dropPrivileges(cfg); err != nil {
+			d.shutdownNow()
 			return err
 		}
 	}
@@ -209,6 +226,80 @@ func stopOrExit(log *slog.Logger, sigs <-chan os.Signal, stop func() error, exit
 			}
 		}
 	}
+}
+
+// dropPrivileges runs the process as --user from now on (privdrop_linux.go).
+func (d *upDaemon) dropPrivileges(cfg *config.Config) error {
+	manual := false
+	for _, t := range cfg.Tunnels {
+		manual = manual || t.IKE == nil
+	}
+	errs, warns := userAccess(d.uid, d.gid, d.path, cfg.StateFile, manual)
+	for _, w := range warns {
+		d.log.Warn(w)
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	// TUN devices that a reload creates: /dev/net/tun may not open for
+	// the user (0600 in some containers).
+	if err := tun.ReserveSpares(tunSpares); err != nil {
+		d.log.Debug("no spare TUN descriptors", "err", err)
+	}
+	if err := dropPrivileges(d.uid, d.gid); err != nil {
+		return err
+	}
+	d.log.Info("privileges dropped", "uid", d.uid, "gid", d.gid, "capabilities", keptCapNames(), "no_new_privs", true)
+	return nil
+}
+
+// tunSpares is how many TUN devices reloads may create after the
+// privilege drop when the user cannot open /dev/net/tun.
+const tunSpares = 16
+
+// shutdownNow takes down what run started, after a failure.
+func (d *upDaemon) shutdownNow() {
+	d.control.Close()
+	d.mu.Lock()
+	if d.metrics != nil {
+		d.metrics.close()
+	}
+	d.mu.Unlock()
+	d.gw.Close()
+}
+
+// lookupUser resolves --user: user[:group], names or IDs; without a
+// group, the user's primary group.
+func lookupUser(spec string) (uid, gid int, err error) {
+	name, group, hasGroup := strings.Cut(spec, ":")
+	if n, err := strconv.Atoi(name); err == nil && n >= 0 {
+		uid, gid = n, n
+		if u, err := user.LookupId(name); err == nil {
+			gid, _ = strconv.Atoi(u.Gid)
+		}
+	} else {
+		u, err := user.Lookup(name)
+		if err != nil {
+			return 0, 0, fmt.Errorf("--user: %v", err)
+		}
+		uid, _ = strconv.Atoi(u.Uid)
+		gid, _ = strconv.Atoi(u.Gid)
+	}
+	if hasGroup {
+		if n, err := strconv.Atoi(group); err == nil && n >= 0 {
+			gid = n
+		} else {
+			g, err := user.LookupGroup(group)
+			if err != nil {
+				return 0, 0, fmt.Errorf("--user: %v", err)
+			}
+			gid, _ = strconv.Atoi(g.Gid)
+		}
+	}
+	if uid == 0 {
+		return 0, 0, fmt.Errorf("--user %s: that is root; name an unprivileged user", spec)
+	}
+	return uid, gid, nil
 }
 
 // load reads the configuration file, with the command line's overrides.
