@@ -6,8 +6,8 @@ import (
 	"os"
 	"sync"
 
-	wgtun "golang.zx2c4.com/wireguard/tun"
 	"golang.org/x/sys/unix"
+	wgtun "golang.zx2c4.com/wireguard/tun"
 )
 
 // A process that drops its privileges ("up --user") keeps CAP_NET_ADMIN,

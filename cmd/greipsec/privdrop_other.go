@@ -10,4 +10,6 @@ func dropPrivileges(uid, gid int) error {
 
 func keptCapNames() string { return "" }
 
-func userAccess(uid, gid int, path, stateFile string, manual bool) ([]error, []string) { return nil, nil }
+func userAccess(uid, gid int, path, stateFile string, manual bool) ([]error, []string) {
+	return nil, nil
+}
