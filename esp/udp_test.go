@@ -48,3 +48,32 @@ func TestClassifyUDP(t *testing.T) {
 		}
 	}
 }
+
+// FuzzClassifyUDP: any UDP payload of the ESP-in-UDP port is classified
+// without panicking, and the classes keep their contracts: IKE after a
+// zero marker with something behind it, ESP with a non-zero SPI and at
+// least the shortest sealed packet, a keepalive only as the one byte 0xff.
+func FuzzClassifyUDP(f *testing.F) {
+	for _, s := range [][]byte{{0xff}, {0, 0, 0, 0}, {0, 0, 0, 0, 1}, {1, 2, 3, 4}, make([]byte, 64), append([]byte{0, 0, 1, 0}, make([]byte, 60)...)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		switch k := ClassifyUDP(b); k {
+		case UDPKeepalive:
+			if len(b) != 1 || b[0] != 0xff {
+				t.Fatalf("%x: keepalive", b)
+			}
+		case UDPIKE:
+			if len(b) <= NonESPMarkerLen || b[0]|b[1]|b[2]|b[3] != 0 {
+				t.Fatalf("%x: IKE", b)
+			}
+		case UDPESP:
+			if len(b) < minPacketLen || b[0]|b[1]|b[2]|b[3] == 0 {
+				t.Fatalf("%x: ESP", b)
+			}
+		case UDPInvalid:
+		default:
+			t.Fatalf("%x: kind %v", b, k)
+		}
+	})
+}
