@@ -111,6 +111,9 @@ func main() {
 			}
 		}
 	}
+	if name := "100 tunnels in one process"; want(name) {
+		add(hundred(name, 100))
+	}
 	fmt.Println()
 	fmt.Printf("greipsec attack and fault runs, %s, floods of %v (bench/attack/run.sh)\n\n", time.Now().UTC().Format("2006-01-02"), *duration)
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 1, ' ', tabwriter.Debug)
@@ -548,5 +551,91 @@ func outage(name string, d time.Duration, passive bool) (r row, err error) {
 	}
 	r.result = fmt.Sprintf("traffic %.2f s after the restore", took.Seconds())
 	r.ok = took < 10*time.Second
+	return r, nil
+}
+
+// hundred runs n IKE tunnels in one process on each side (A passive, one
+// peer address per tunnel on B's link), then pings through every tunnel
+// in rounds: no tunnel may stall; the result is A's RSS per tunnel.
+func hundred(name string, n int) (r row, err error) {
+	r = row{scenario: name, target: "every tunnel up and answering; RSS per tunnel"}
+	l, err := lab.New(lab.RandomPrefix("gh"))
+	if err != nil {
+		return r, err
+	}
+	dir, err := os.MkdirTemp("", "greipsec-attack-")
+	if err != nil {
+		l.Close()
+		return r, err
+	}
+	p := &pair{l: l, dir: dir}
+	defer p.close()
+	var confA, confB strings.Builder
+	for i := range n {
+		peer := fmt.Sprintf("192.0.2.%d", 100+i)
+		if out, err := exec.Command("ip", "-n", l.B.Name, "addr", "add", peer+"/24", "dev", l.B.Link).CombinedOutput(); err != nil {
+			return r, fmt.Errorf("ip addr add: %v: %s", err, out)
+		}
+		tunnel := `
+[[tunnel]]
+name = "t%[1]d"
+mode = "gre-transport"
+local = "%[2]s"
+peer = "%[3]s"
+addresses = ["10.100.%[1]d.%[4]d/30"]
+[tunnel.ike]
+role = "%[5]s"
+psk = "hundred-tunnels-psk-0123456789ab"
+`
+		fmt.Fprintf(&confA, tunnel, i, "192.0.2.1", peer, 1, "passive")
+		fmt.Fprintf(&confB, tunnel, i, peer, "192.0.2.1", 2, "active")
+	}
+	if p.a, err = p.start(&l.A, "a", confA.String()); err != nil {
+		return r, err
+	}
+	if p.b, err = p.start(&l.B, "b", confB.String()); err != nil {
+		return r, err
+	}
+	r.rssBefore = p.a.rss()
+	start := time.Now()
+	up := func() int {
+		st, err := p.a.status()
+		if err != nil {
+			return 0
+		}
+		k := 0
+		for _, t := range st.Tunnels {
+			if t.IKE != nil && t.IKE.State == "ESTABLISHED" && len(t.ChildSAs) > 0 {
+				k++
+			}
+		}
+		return k
+	}
+	if !lab.WaitFor(60*time.Second, func() bool { return up() == n }) {
+		return r, fmt.Errorf("%d of %d tunnels up after 60 s", up(), n)
+	}
+	upIn := time.Since(start)
+	// Rounds of one ping through every tunnel.
+	for round := range 5 {
+		for i := range n {
+			dst := netip.AddrFrom4([4]byte{10, 100, byte(i), 2})
+			r.pingSent++
+			if got, _ := l.Ping(&l.A, dst, 1, time.Second); got == 1 {
+				r.pingGot++
+			} else if round == 0 {
+				// The first packet may start an acquire; only later
+				// rounds must all pass.
+				r.pingSent--
+			}
+		}
+	}
+	if bps, err := l.TCPThroughput(&l.A, &l.B, netip.MustParseAddr("10.100.0.2"), 3*time.Second); err == nil {
+		r.before = bps / 1e6 // through t0 while the others are up
+		r.during = r.before
+	}
+	r.rssAfter = p.a.rss()
+	r.counters = fmt.Sprintf("%d tunnels up in %.1f s", n, upIn.Seconds())
+	r.result = fmt.Sprintf("%d/%d pings answered; %.0f kB RSS per tunnel", r.pingGot, r.pingSent, float64(r.rssAfter)/float64(n))
+	r.ok = r.pingGot == r.pingSent
 	return r, nil
 }

@@ -128,7 +128,7 @@ func TestNetnsAttackIKE(t *testing.T) {
 	after := a.show(t, "gre0")
 	t.Logf("sent %d IKE_SA_INIT from random sources, %d from the peer's address, %d malformed; ping %d/%d; A's IKE drops %+v; device %+v; session input %v",
 		random, spoofed, malformed, received, sent, st.IKEDrops, st.Device, after.IKE.Input)
-	if err != nil || sent < 500 || received != sent {
+	if err != nil || sent < 200 || received != sent { // the ticker runs late on a loaded machine
 		t.Errorf("10 ms ping under the floods: %d of %d answered (%v)", received, sent, err)
 	}
 	if after.IKE.SPIi != before.IKE.SPIi || after.IKE.SPIr != before.IKE.SPIr || after.ChildSAs[0].InSPI != before.ChildSAs[0].InSPI || after.IKE.Downs != 0 {
@@ -200,7 +200,7 @@ func TestNetnsAttackESP(t *testing.T) {
 	after := a.show(t, "gre0")
 	auth := after.ChildSAs[0].Drops["auth_failure"]
 	t.Logf("sent %d unknown-SPI and %d valid-SPI garbage ESP; ping %d/%d; device %+v; Child SA drops %v", unknown, garbage, received, sent, dev, after.ChildSAs[0].Drops)
-	if err != nil || sent < 500 || received != sent {
+	if err != nil || sent < 200 || received != sent { // the ticker runs late on a loaded machine
 		t.Errorf("10 ms ping under the ESP floods: %d of %d answered (%v)", received, sent, err)
 	}
 	if dev.UnknownSPI < uint64(unknown)*9/10 || dev.UnknownSPI > uint64(unknown) {

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/greipsec/greipsec/internal/lab"
 )
@@ -31,6 +32,13 @@ func TestNetnsPrivilegeDrop(t *testing.T) {
 	a := startUp(t, l, &l.A, cfgA, "--user", "65534")
 	b := startUp(t, l, &l.B, cfgB)
 	waitPing(t, l, &l.A, "10.255.0.2")
+	// The drop follows the control socket, which startUp waits for.
+	if !lab.WaitFor(10*time.Second, func() bool {
+		log, _ := os.ReadFile(a.log)
+		return strings.Contains(string(log), `msg="privileges dropped"`)
+	}) {
+		t.Fatal("no privilege drop logged")
+	}
 
 	const kept = "0000000000003400" // 1<<12 | 1<<13 | 1<<10
 	pid := a.cmd.Process.Pid
