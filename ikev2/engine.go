@@ -449,6 +449,9 @@ func (s *Session) tickSA(sa *ikeSA, now time.Time) {
 		}
 		r.tries++
 		r.timeout *= 2
+		if sa.state != stateEstablished && r.timeout > setupRetransmitLimit {
+			r.timeout = setupRetransmitLimit // recovery.go
+		}
 		s.transmit(sa, r, now)
 	}
 	if sa.state != stateEstablished {
@@ -477,6 +480,12 @@ func (s *Session) giveUp(sa *ikeSA, r *request, now time.Time) {
 	if sa.initErr != "" && r.exchange == ExchangeIKESAInit {
 		s.fail(sa, sa.initErr, fmt.Errorf("ikev2: IKE_SA_INIT failed: %s", sa.initErr), now)
 		return
+	}
+	if sa.state != stateEstablished {
+		// Nobody answered a new IKE SA: most likely the path is down.
+		// Try again at once (recovery.go) rather than after a back-off
+		// that would keep the tunnel down long after the path is back.
+		s.silentRestart = true
 	}
 	s.fail(sa, fmt.Sprintf("peer did not answer %s after %d retransmissions over %v", what, r.tries, now.Sub(r.sent).Round(time.Millisecond)),
 		errors.New("ikev2: peer not responding"), now)

@@ -25,9 +25,23 @@ import "time"
 // comes; the IKE_SA_INIT request that can be spoofed costs an attacker one
 // datagram per second from us at most.
 
+//
+// Neither helps an active side that has no traffic of its own while the
+// passive peer's hosts wait (an active/passive pair after a long outage:
+// 24 s to recover after 200 s, with the doubling schedule). So while an
+// IKE SA is being set up, its requests are retransmitted at most
+// setupRetransmitLimit apart (as strongSwan's retransmit_limit), and an
+// attempt that nobody answered at all is followed by a new one after
+// silentRestartDelay, without back-off: the peer is silent, not refusing,
+// and a silent peer costs one cached datagram per setupRetransmitLimit and
+// one key exchange per attempt (about 30 s). An attempt the peer answered
+// with an error keeps the doubling restart back-off.
+
 const (
-	kickInterval = time.Second
-	stirGrace    = 2 * time.Second
+	kickInterval         = time.Second
+	stirGrace            = 2 * time.Second
+	setupRetransmitLimit = 6 * time.Second
+	silentRestartDelay   = time.Second
 )
 
 // Acquire tells an active session that traffic is waiting for the Child SA

@@ -71,8 +71,11 @@ type Session struct {
 	closed    bool
 	restartAt time.Time // active role: start again then (zero: no)
 	backoff   time.Duration
-	keGroup   uint16    // the group of the next IKE_SA_INIT request's KE
-	lastNote  time.Time // when an event about unauthenticated input was last emitted
+	// silentRestart: the last attempt got no answer at all; the next
+	// restart comes after silentRestartDelay, without back-off.
+	silentRestart bool
+	keGroup       uint16    // the group of the next IKE_SA_INIT request's KE
+	lastNote      time.Time // when an event about unauthenticated input was last emitted
 	// lastHintSent and lastReauth rate-limit the one-way notifications of
 	// RFC 7296 §1.5 we send and the reauthentications they make us do
 	// (hint.go).
@@ -497,6 +500,13 @@ func (s *Session) fail(sa *ikeSA, reason string, err error, now time.Time) {
 // short (recovery.go).
 func (s *Session) scheduleRestart(now time.Time) {
 	if s.cfg.Role != RoleActive || !s.started || s.closed || s.sa != nil {
+		return
+	}
+	if s.silentRestart {
+		// The peer never answered (recovery.go): no back-off.
+		s.silentRestart = false
+		s.backoff = 0
+		s.restartAt = now.Add(silentRestartDelay)
 		return
 	}
 	if s.backoff == 0 {
