@@ -265,7 +265,9 @@ func (p *pair) close() {
 			g.log.Close()
 		}
 	}
-	os.RemoveAll(p.dir)
+	if os.Getenv("KEEP") == "" {
+		os.RemoveAll(p.dir)
+	}
 }
 
 // waitTraffic waits until a ping from A to B's inner address is answered.
@@ -554,8 +556,8 @@ func outage(name string, d time.Duration, passive bool) (r row, err error) {
 	return r, nil
 }
 
-// hundred runs n IKE tunnels in one process on each side (A passive, one
-// peer address per tunnel on B's link), then pings through every tunnel
+// hundred runs n IKE tunnels in one process on each side (A passive, an
+// address pair per tunnel on the link), then pings through every tunnel
 // in rounds: no tunnel may stall; the result is A's RSS per tunnel.
 func hundred(name string, n int) (r row, err error) {
 	r = row{scenario: name, target: "every tunnel up and answering; RSS per tunnel"}
@@ -571,10 +573,17 @@ func hundred(name string, n int) (r row, err error) {
 	p := &pair{l: l, dir: dir}
 	defer p.close()
 	var confA, confB strings.Builder
+	// IKE tells its tunnels apart by the peer's address: one address per
+	// tunnel on each side, 198.51.100.1-100 on A and .101-200 on B.
 	for i := range n {
-		peer := fmt.Sprintf("192.0.2.%d", 100+i)
-		if out, err := exec.Command("ip", "-n", l.B.Name, "addr", "add", peer+"/24", "dev", l.B.Link).CombinedOutput(); err != nil {
-			return r, fmt.Errorf("ip addr add: %v: %s", err, out)
+		local, peer := fmt.Sprintf("198.51.100.%d", 1+i), fmt.Sprintf("198.51.100.%d", 101+i)
+		for _, a := range []struct {
+			h    *lab.Host
+			addr string
+		}{{&l.A, local}, {&l.B, peer}} {
+			if out, err := exec.Command("ip", "-n", a.h.Name, "addr", "add", a.addr+"/24", "dev", a.h.Link).CombinedOutput(); err != nil {
+				return r, fmt.Errorf("ip addr add: %v: %s", err, out)
+			}
 		}
 		tunnel := `
 [[tunnel]]
@@ -587,8 +596,8 @@ addresses = ["10.100.%[1]d.%[4]d/30"]
 role = "%[5]s"
 psk = "hundred-tunnels-psk-0123456789ab"
 `
-		fmt.Fprintf(&confA, tunnel, i, "192.0.2.1", peer, 1, "passive")
-		fmt.Fprintf(&confB, tunnel, i, peer, "192.0.2.1", 2, "active")
+		fmt.Fprintf(&confA, tunnel, i, local, peer, 1, "passive")
+		fmt.Fprintf(&confB, tunnel, i, peer, local, 2, "active")
 	}
 	if p.a, err = p.start(&l.A, "a", confA.String()); err != nil {
 		return r, err

@@ -7,6 +7,7 @@
 #   sudo bench/attack/run.sh                 # 60 s floods, 60 s and 200 s outages
 #   sudo bench/attack/run.sh -d 10s -outages 20s -rates 1000   # a quick run
 #   sudo bench/attack/run.sh -only outage    # the scenarios whose name contains "outage"
+#   KEEP=1 sudo -E bench/attack/run.sh ...   # keep the configs and logs in /tmp/greipsec-attack-*
 set -eu
 cd "$(dirname "$0")/../.."
 TMP=$(mktemp -d /tmp/greipsec-attack-bin.XXXXXX)
