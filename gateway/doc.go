@@ -30,8 +30,10 @@
 //	inner.go     the inner device of a tunnel (InnerFunc; TUNInner, the kernel TUN device)
 //	netstack.go  the netstack inner side (NetstackInner), its proxies and forwards, Net
 //	privileges.go what a configuration needs of the system (MissingPrivileges)
-//	ike.go       the IKE runner: port 500 sockets (none with port-500 = false), dispatch by peer, sending from the right socket
-//	session.go   one tunnel's IKE session and its goroutine: events, Child SA install, traces
+//	ike.go       the IKE runner: port 500 sockets (none with port-500 = false), dispatch by peer through the ikev2.Gate
+//	             (priority and init queues, stateless cookies), sending from the right socket, unknown-SPI hints
+//	session.go   one tunnel's IKE session and its goroutine: events, Child SA install (failures fail the exchange), traces
+//	hostcheck.go what the host's routes say about a configuration (CheckHost: existing routes, routes that loop)
 //	commands.go  Initiate, Terminate, Rekey (swanctl --initiate, --terminate, --rekey)
 //	status.go    Status: the snapshot that `greipsec show` prints and the control API returns
 //	reload.go    Reload and PlanReload: unchanged, added, removed and changed tunnels
