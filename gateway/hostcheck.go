@@ -35,6 +35,13 @@ type hostRoute struct {
 // running greipsec) and are ignored. Policy routing (ip rule) is not
 // looked at.
 func CheckHost(cfg *config.Config) []HostProblem {
+	need := false
+	for _, t := range cfg.Tunnels {
+		need = need || t.Inner == config.InnerTUN && len(t.Link.Routes) > 0
+	}
+	if !need {
+		return nil // no netlink socket for a netstack-only gateway
+	}
 	routes, err := hostRoutes()
 	if err != nil {
 		return []HostProblem{{Err: fmt.Errorf("gateway: reading the host's routes: %w", err)}}

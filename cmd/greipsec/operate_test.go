@@ -567,7 +567,11 @@ func TestNetnsUnprivileged(t *testing.T) {
 	t.Cleanup(func() { l.Close() })
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "site-a.toml")
-	if err := os.WriteFile(cfg, []byte(exampleConfig(t, "site-a.toml")), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(exampleConfig(t, "site-a.toml")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Its user reads it, nobody else: it holds the key.
+	if err := os.Chown(cfg, nobody, nobody); err != nil {
 		t.Fatal(err)
 	}
 	// nobody must reach the binary and the file.

@@ -71,7 +71,11 @@ func startUnprivileged(t *testing.T, l *lab.Lab, h *lab.Host, cfg string) *unpri
 	}
 	g := &unprivProc{dir: dir, log: filepath.Join(dir, "log"), trace: filepath.Join(dir, "strace")}
 	config := filepath.Join(dir, "greipsec.toml")
-	if err := os.WriteFile(config, []byte(cfg), 0o644); err != nil {
+	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Its user reads it, nobody else: it holds the key.
+	if err := os.Chown(config, nobody, nobody); err != nil {
 		t.Fatal(err)
 	}
 	run := filepath.Join(dir, "run")
@@ -605,7 +609,11 @@ func TestNetnsUnprivilegedRawESP(t *testing.T) {
 	}
 	cfg := filepath.Join(dir, "esp.toml")
 	text := exampleConfig(t, "netstack-a.toml", `transport = "udp"`, `transport = "esp"`, "udp-port      = 14500\n", "", "peer-udp-port = 4500\n", "")
-	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Its user reads it, nobody else: it holds the key.
+	if err := os.Chown(cfg, nobody, nobody); err != nil {
 		t.Fatal(err)
 	}
 	asNobody := func(args ...string) (string, error) {
