@@ -134,9 +134,11 @@ func (b *rawBind) Open(uint16) ([]conn.ReceiveFunc, uint16, error) {
 	}
 	var fns []conn.ReceiveFunc
 	if v4 != nil {
+		v4.onICMP = &b.onICMP
 		fns = append(fns, b.makeReceiveIPv4(v4))
 	}
 	if v6 != nil {
+		v6.onICMP = &b.onICMP
 		fns = append(fns, b.makeReceiveIPv6(v6))
 	}
 	b.ipv4, b.ipv6 = v4, v6
@@ -147,14 +149,12 @@ func (b *rawBind) Open(uint16) ([]conn.ReceiveFunc, uint16, error) {
 // PrettyName turns into "v4" and "v6" for wireguard-go's logs.
 
 func (b *rawBind) makeReceiveIPv4(s *rawSocket) conn.ReceiveFunc {
-	s.onICMP = &b.onICMP
 	return func(packets [][]byte, sizes []int, eps []conn.Endpoint) (int, error) {
 		return s.receive(&b.endpoints, packets, sizes, eps)
 	}
 }
 
 func (b *rawBind) makeReceiveIPv6(s *rawSocket) conn.ReceiveFunc {
-	s.onICMP = &b.onICMP
 	return func(packets [][]byte, sizes []int, eps []conn.Endpoint) (int, error) {
 		return s.receive(&b.endpoints, packets, sizes, eps)
 	}
