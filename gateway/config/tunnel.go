@@ -66,6 +66,7 @@ func (p *parser) tunnel(i int, m map[string]any) *tunnelInfo {
 	ti.readGRE()
 	p.keying(ti) // before the MTUs: IKE may add to the overhead
 	ti.readMTUs()
+	ti.readPathMTU()
 	ti.t.finish()
 	return ti
 }
