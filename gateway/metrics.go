@@ -79,6 +79,9 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 		mDeviceDrops, mKeepalives, mIKEDrops, mReady, mBuild, mListenerConns, mListenerActive, mListenerDropped} {
 		ch <- d
 	}
+	for _, d := range pathMTUDescs {
+		ch <- d
+	}
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
@@ -99,6 +102,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			counter(mDrops, t.Drops[reason], t.Name, reason)
 		}
 		gauge(mMTU, float64(t.MTU), t.Name)
+		collectPathMTU(t.Name, t.PathMTU, counter, gauge)
 		gauge(mChildSAs, float64(len(t.ChildSAs)), t.Name)
 		collectListeners(t.Name, t.Netstack, counter, gauge)
 		if t.IKE == nil {
@@ -128,6 +132,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(mDeviceDrops, st.Device.ReceiveErrors, "receive_error")
 	counter(mDeviceDrops, st.Device.NoBuffer, "no_buffer")
 	counter(mKeepalives, st.Device.Keepalives)
+	counter(mICMPReceived, st.Device.ICMPTooBig, "too_big")
+	counter(mICMPReceived, st.Device.ICMPIgnored, "ignored")
 	counter(mIKEDrops, st.IKEDrops.UnknownPeer, "unknown_peer")
 	counter(mIKEDrops, st.IKEDrops.QueueFull, "queue_full")
 	counter(mIKEDrops, st.IKEDrops.SendErrors, "send_error")
