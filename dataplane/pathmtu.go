@@ -13,9 +13,9 @@ import (
 /* Path MTU: what fits the real outer path, and what stage 1 does with a
  * packet that does not (RFC 4459; IOS "tunnel path-mtu-discovery").
  *
- * Learning. Outer packets leave with DF set (the raw ESP socket in
- * IP_PMTUDISC_PROBE mode, link.DontFragmentSetter; wireguard-go's UDP
- * socket in the kernel's default, IP_PMTUDISC_WANT), so a router whose
+ * Learning. Outer packets leave with DF set (the raw ESP socket, IPv4 in
+ * IP_PMTUDISC_PROBE mode, IPv6 in WANT, link.DontFragmentSetter;
+ * wireguard-go's UDP socket in the kernel's default, WANT), so a router whose
  * next hop is too small drops them and answers "fragmentation needed" or
  * "packet too big" (RFC 1191, RFC 8201). The kernel keeps the MTU it
  * learns per destination for net.ipv4.route.mtu_expires and
@@ -34,7 +34,10 @@ import (
  * larger than pathLimits.mtu goes on as before (one comparison). A larger
  * one (oversize):
  *   - IPv6 up to 1280 bytes (RFC 8200 §5 promises that much) is sent whole
- *     and the kernel fragments the outer packet (OuterFragmented);
+ *     and the kernel fragments the outer packet (OuterFragmented): with
+ *     IPv6 outer addresses and ESP-in-UDP; not over an IPv4 raw ESP
+ *     socket, which never fragments (PROBE), so there such packets are
+ *     lost on a path below about 1360 bytes;
  *   - IPv6 beyond, and IPv4 with DF, is dropped and answered with ICMP
  *     (icmp.go) carrying the inner MTU (PathMTUDrops, ICMPSent);
  *   - IPv4 without DF is fragmented before encryption (RFC 4459 §3, IOS's

@@ -40,11 +40,12 @@ type ICMPErrorReporter interface {
 // DontFragmentSetter is implemented by Binds whose outer packets' DF bit
 // (IPv4) or local fragmentation (IPv6) greipsec chooses.
 type DontFragmentSetter interface {
-	// SetDontFragment(true) sends every outer packet whole with DF set,
-	// never fragmented by this host, whatever the kernel's path MTU cache
-	// says (IP_PMTUDISC_PROBE): the sender keeps its packets within the
-	// path MTU itself. SetDontFragment(false) lets the kernel fragment
-	// outer packets (IP_PMTUDISC_DONT).
+	// SetDontFragment(true) sends outer packets with DF set: IPv4 never
+	// fragmented by this host (IP_PMTUDISC_PROBE), the sender keeps its
+	// packets within the path MTU itself; IPv6 fragmented locally only
+	// beyond the learned path MTU (IPV6_PMTUDISC_WANT). The default.
+	// SetDontFragment(false) lets the kernel fragment outer packets
+	// (IP_PMTUDISC_DONT).
 	SetDontFragment(df bool) error
 }
 

@@ -144,8 +144,8 @@ func checksum(b []byte) uint16 {
 }
 
 // TestRawESPDontFragment checks the path MTU discovery mode the sockets
-// are left in: PROBE (DF, never fragmented here) by default, DONT after
-// SetDontFragment(false).
+// are left in: IPv4 PROBE (DF, never fragmented here) and IPv6 WANT by
+// default, DONT after SetDontFragment(false).
 func TestRawESPDontFragment(t *testing.T) {
 	var b *rawBind
 	testNetns(t, []string{"192.0.2.1/32", "2001:db8::1/128"}, 0, func() error {
@@ -168,8 +168,8 @@ func TestRawESPDontFragment(t *testing.T) {
 		}
 		return v
 	}
-	if m4, m6 := mode(b.ipv4), mode(b.ipv6); m4 != unix.IP_PMTUDISC_PROBE || m6 != unix.IPV6_PMTUDISC_PROBE {
-		t.Errorf("after Open: modes %d, %d; want PROBE (%d)", m4, m6, unix.IP_PMTUDISC_PROBE)
+	if m4, m6 := mode(b.ipv4), mode(b.ipv6); m4 != unix.IP_PMTUDISC_PROBE || m6 != unix.IPV6_PMTUDISC_WANT {
+		t.Errorf("after Open: modes %d, %d; want PROBE (%d), WANT (%d)", m4, m6, unix.IP_PMTUDISC_PROBE, unix.IPV6_PMTUDISC_WANT)
 	}
 	if err := b.SetDontFragment(false); err != nil {
 		t.Fatal(err)

@@ -161,12 +161,17 @@ func (s *rawSocket) setMark(mark uint32) error {
 	return err
 }
 
-// setDontFragment sets the socket's path MTU discovery mode: with df,
-// IP_PMTUDISC_PROBE (DF set, never fragmented locally, whatever the
-// kernel's path MTU cache says, so that the packets that reach the path's
-// bottleneck draw the ICMP errors the path MTU is learned from); without,
-// IP_PMTUDISC_DONT (the kernel fragments, DF clear). On a nil socket it
-// does nothing.
+// setDontFragment sets the socket's path MTU discovery mode. With df, an
+// IPv4 socket uses IP_PMTUDISC_PROBE: DF set, never fragmented locally,
+// whatever the kernel's path MTU cache says, so the sender alone sizes its
+// packets and a packet that reaches the path's bottleneck draws the ICMP
+// error the path MTU is learned from. An IPv6 socket uses
+// IPV6_PMTUDISC_WANT: whole packets within the learned path MTU, and
+// local fragmentation beyond it, which the sender asks for only for inner
+// IPv6 packets of up to 1280 bytes that the path cannot carry whole once
+// encapsulated (RFC 8200 §5 promises inner senders 1280; an IPv6 path of
+// 1280 leaves less). Without df: IP_PMTUDISC_DONT and IPV6_PMTUDISC_DONT,
+// the kernel fragments (DF clear). On a nil socket it does nothing.
 func (s *rawSocket) setDontFragment(df bool) error {
 	if s == nil {
 		return nil
@@ -178,7 +183,7 @@ func (s *rawSocket) setDontFragment(df bool) error {
 	if s.is6 {
 		level, opt, v = unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IPV6_PMTUDISC_DONT
 		if df {
-			v = unix.IPV6_PMTUDISC_PROBE
+			v = unix.IPV6_PMTUDISC_WANT
 		}
 	}
 	var operr error
