@@ -37,9 +37,14 @@ func (k *kernelPathMTU) query(peer netip.AddrPort) (int, error) {
 	if port == 0 {
 		port = DefaultUDPPort // the route, not the port, is what is asked
 	}
+	if !addr.IsValid() {
+		return 0, errors.New("dataplane: path MTU: no peer address")
+	}
 	fd, family, level, opt := &k.fd4, unix.AF_INET, unix.IPPROTO_IP, unix.IP_MTU
-	var sa unix.Sockaddr = &unix.SockaddrInet4{Addr: addr.As4(), Port: port}
-	if addr.Is6() {
+	var sa unix.Sockaddr
+	if addr.Is4() {
+		sa = &unix.SockaddrInet4{Addr: addr.As4(), Port: port}
+	} else {
 		fd, family, level, opt = &k.fd6, unix.AF_INET6, unix.IPPROTO_IPV6, unix.IPV6_MTU
 		sa6 := &unix.SockaddrInet6{Addr: addr.As16(), Port: port}
 		if z := addr.Zone(); z != "" {
@@ -50,9 +55,6 @@ func (k *kernelPathMTU) query(peer netip.AddrPort) (int, error) {
 			sa6.ZoneId = uint32(ifi.Index)
 		}
 		sa = sa6
-	}
-	if !addr.IsValid() {
-		return 0, errors.New("dataplane: path MTU: no peer address")
 	}
 	if *fd == 0 {
 		s, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
