@@ -496,3 +496,47 @@ func synPacket(src, dst netip.Addr, mss uint16) []byte {
 func tcpMSS(syn []byte) uint16 {
 	return binary.BigEndian.Uint16(syn[header.IPv4MinimumSize+header.TCPMinimumSize+2:])
 }
+
+// TestPairFragmentOptions: a packet with IPv4 options is fragmented with
+// every option in the first fragment and only the copied ones (the copied
+// flag, RFC 791 §3.1) in the others; reassembled, it is the original.
+func TestPairFragmentOptions(t *testing.T) {
+	a, b := tunnelConfigs(ModeGRETransport, TransportESP, esp.AES256GCM16, false)
+	p := newPMTUPair(t, a, b)
+	p.pmtu.Store(1400)
+	eventually(t, "the path MTU of 1400", func() bool { return p.ta.PathMTU().Current == 1400 })
+
+	plain := udpPacket(innerA, innerB, 1400)
+	// Router alert (type 148, copied) and record route (type 7, not
+	// copied: length 3, pointer 4, then end of options).
+	opts := []byte{148, 4, 0, 0, 7, 3, 4, 0}
+	pkt := make([]byte, 0, len(plain)+len(opts))
+	pkt = append(pkt, plain[:20]...)
+	pkt = append(pkt, opts...)
+	pkt = append(pkt, plain[20:]...)
+	ip := header.IPv4(pkt)
+	ip.SetHeaderLength(uint8(20 + len(opts)))
+	ip.SetTotalLength(uint16(len(pkt)))
+	ip.SetChecksum(0)
+	ip.SetChecksum(^ip.CalculateChecksum())
+
+	p.tunA.Inject(bytes.Clone(pkt))
+	var frags [][]byte
+	for covered := 0; covered < len(pkt)-28; {
+		f := receive(t, p.tunB.Output(), "a fragment")
+		frags = append(frags, f)
+		covered += len(f) - int(header.IPv4(f).HeaderLength())
+	}
+	if len(frags) != 2 {
+		t.Fatalf("%d fragments, want 2", len(frags))
+	}
+	if h := header.IPv4(frags[0]); h.HeaderLength() != 28 || !bytes.Equal(frags[0][20:28], opts) || len(frags[0]) > 1342 {
+		t.Errorf("first fragment: header %d bytes, options %x, %d bytes; want all options, at most 1342", h.HeaderLength(), frags[0][20:h.HeaderLength()], len(frags[0]))
+	}
+	if h := header.IPv4(frags[1]); h.HeaderLength() != 24 || !bytes.Equal(frags[1][20:24], opts[:4]) {
+		t.Errorf("second fragment: header %d bytes, options %x; want only the router alert", h.HeaderLength(), frags[1][20:h.HeaderLength()])
+	}
+	if got := reassemble(t, frags); !bytes.Equal(got, pkt) {
+		t.Errorf("reassembled %x..., want %x...", head(got), head(pkt))
+	}
+}
