@@ -411,13 +411,19 @@ func (d *Device) onICMPError(e *link.ICMPError) {
 			continue
 		}
 		d.stats.ICMPTooBig.Add(1)
-		select {
-		case d.pmtu.kick <- struct{}{}:
-		default:
-		}
+		d.kickPathMTU()
 		return
 	}
 	d.stats.ICMPIgnored.Add(1)
+}
+
+// kickPathMTU makes the path MTU goroutine read the kernel's path MTUs
+// now; it never blocks.
+func (d *Device) kickPathMTU() {
+	select {
+	case d.pmtu.kick <- struct{}{}:
+	default:
+	}
 }
 
 // icmpState is what a tunnel's TUN reader needs to answer packets with

@@ -30,9 +30,16 @@ import (
  *    The batch is locked and put both on the device's encryption queue
  *    and, to keep its place, on the tunnel's outbound queue (which bounds
  *    how far the tunnel runs ahead: the reader waits when it is full).
- *    A packet larger than the tunnel's MTU but within its buffer is sent
- *    (the outer packet is fragmented): path-MTU handling (ICMP Packet Too
- *    Big, RFC 4459) is a check to add after the size check.
+ *
+ * 1b. Path MTU (in stage 1, pathmtu.go). The batch loads the tunnel's
+ *    pathLimits once; a packet no larger than their MTU goes on (one
+ *    comparison). A larger IPv4 packet with DF, or IPv6 packet beyond 1280
+ *    bytes, is dropped and answered with ICMP "fragmentation needed" /
+ *    "packet too big" written into the TUN device (icmp.go, rate-limited);
+ *    an IPv4 packet without DF is split into fragments that each become
+ *    an ESP packet (RFC 4459 §3), or, with after-encryption, sent whole
+ *    like an IPv6 packet of up to 1280 bytes, for the kernel to fragment
+ *    the outer packet.
  *
  * 2. RoutineEncryption (parallel, one per core, shared by all tunnels).
  *    Fill in the GRE checksum if the tunnel sends one, then seal each
@@ -356,6 +363,10 @@ func (t *Tunnel) RoutineSequentialSender() {
 			err := bs.bind.Send(chunk, ep)
 			gso.release(&d.pool)
 			if err != nil {
+				// The kernel may have learned a smaller path MTU
+				// (a UDP GSO segment beyond it fails the batch):
+				// look again now rather than at the next tick.
+				d.kickPathMTU()
 				t.stats.SendErrors.Add(1)
 				if !t.closing.Load() {
 					t.sendErrs.add(err)
