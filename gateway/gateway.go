@@ -257,7 +257,7 @@ func (g *Gateway) startTunnel(p *prepared) (*tunnel, error) {
 	// opened fails the start before IKE sends anything.
 	err = g.startServices(t)
 	if err == nil && p.session != nil {
-		t.peer, err = g.ike.addPeer(p.ike, p.session, dt)
+		t.peer, err = g.ike.addPeer(p.ike, p.session, dt, g.linkFollower(&p.cfg, inner))
 		if err != nil {
 			t.stopServices()
 		}
@@ -283,6 +283,34 @@ func (g *Gateway) startTunnel(p *prepared) (*tunnel, error) {
 	g.log.Info("tunnel up", "tunnel", dc.Name, "interface", dc.Interface, "mode", dc.Mode, "transport", dc.Transport,
 		"local", dc.Local, "peer", dc.Peer, "keying", keying, "mtu", p.mtu, "mss4", o.MSS4(), "mss6", o.MSS6())
 	return t, nil
+}
+
+// linkFollower returns what turns the carrier of the inner interface of
+// tunnel c on and off with its IKE SA, and turns it off for now, until the
+// first IKE SA is up; nil when c does not ask for link-follows-ike or the
+// inner device has no carrier. Without carrier, routing daemons see the
+// interface down and withdraw their routes through it, and the kernel
+// ignores the static ones (tun.Configure): another tunnel takes over.
+func (g *Gateway) linkFollower(c *config.Tunnel, inner Inner) func(up bool) {
+	if !c.LinkFollowsIKE || inner.SetCarrier == nil {
+		return nil
+	}
+	name := c.Dataplane.Name
+	set := func(up bool) {
+		if err := inner.SetCarrier(up); err != nil {
+			g.log.Warn("setting the inner interface's carrier failed", "tunnel", name, "up", up, "err", err)
+			return
+		}
+		if up {
+			g.log.Info("inner interface up: the tunnel has an IKE SA", "tunnel", name, "interface", c.Dataplane.Interface)
+		} else {
+			g.log.Warn("inner interface down (no carrier): the tunnel has no IKE SA", "tunnel", name, "interface", c.Dataplane.Interface)
+		}
+	}
+	if err := inner.SetCarrier(false); err != nil {
+		g.log.Warn("setting the inner interface's carrier failed", "tunnel", name, "up", false, "err", err)
+	}
+	return set
 }
 
 // stopTunnel takes a running tunnel down: its IKE SA is deleted (DELETE

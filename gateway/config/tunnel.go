@@ -65,6 +65,7 @@ func (p *parser) tunnel(i int, m map[string]any) *tunnelInfo {
 	p.readNetstack(ti)
 	ti.readGRE()
 	p.keying(ti) // before the MTUs: IKE may add to the overhead
+	ti.checkLinkFollowsIKE()
 	ti.readMTUs()
 	ti.t.finish()
 	return ti
@@ -154,6 +155,9 @@ func (ti *tunnelInfo) readInner() {
 	if b, ok := t.boolean("mss-clamp"); ok {
 		dp.MSSClamp = b
 	}
+	if b, ok := t.boolean("link-follows-ike"); ok {
+		ti.cfg.LinkFollowsIKE = b
+	}
 	if list, ok := t.strings("addresses"); ok {
 		seen := make(map[netip.Addr]int)
 		for i, s := range list {
@@ -188,6 +192,18 @@ func (ti *tunnelInfo) readInner() {
 			link.Routes = append(link.Routes, r)
 			ti.routeIdx = append(ti.routeIdx, i)
 		}
+	}
+}
+
+// checkLinkFollowsIKE checks that link-follows-ike has an IKE SA to follow
+// and a kernel interface whose carrier it can set.
+func (ti *tunnelInfo) checkLinkFollowsIKE() {
+	switch {
+	case !ti.cfg.LinkFollowsIKE:
+	case ti.cfg.Inner == InnerNetstack:
+		ti.t.errorf("link-follows-ike", `only with inner = "tun": a netstack has no interface for routing daemons to watch`)
+	case ti.cfg.IKE == nil && ti.t.has("sa"):
+		ti.t.errorf("link-follows-ike", "only with [tunnel.ike]: manual SAs have no IKE SA to follow")
 	}
 }
 
