@@ -279,6 +279,7 @@ local = "192.0.2.1"
 peer = "192.0.2.2"
 addresses = ["10.1.0.1/24"]
 routes = ["10.2.0.0/24", "10.9.0.0/16", "fd00:2::/64"]
+link-follows-ike = true
 
 [tunnel.ike]
 psk-file = "testdata/psk.txt"
