@@ -396,4 +396,3 @@ func TestNetnsBGPSite(t *testing.T) {
 		t.Errorf("after the second failover A routes %s through %q, want %s", s.remote[0], dev, other[now])
 	}
 }
-
