@@ -127,6 +127,7 @@ func TestErrors(t *testing.T) {
 		{"integer as string", withKey(`mtu = "1400"`), 9, []string{`tunnel "gre0": mtu: must be an integer, got a string`, "mtu = 1400"}},
 		{"boolean as string", edit(base, "esn = true", `esn = "yes"`), 14, []string{"sa.out.esn: must be true or false, got a string"}},
 		{"boolean as integer", withKey("mss-clamp = 1"), 9, []string{"mss-clamp: must be true or false, got the integer 1"}},
+		{"route loop", edit(base, `routes = ["10.2.0.0/24", "fd00:2::/64"]`, `routes = ["10.2.0.0/24", "0.0.0.0/0"]`), 8, []string{`tunnel "gre0": routes[1]: 0.0.0.0/0 contains the peer 192.0.2.2: the tunnel's own ESP and IKE packets would be routed into it (a loop)`}},
 		{"link-follows-ike with manual SAs", withKey("link-follows-ike = true"), 9, []string{`tunnel "gre0": link-follows-ike: only with [tunnel.ike]: manual SAs have no IKE SA to follow`}},
 		{"string as integer", edit(base, `local = "192.0.2.1"`, `local = 3221225985`), 5, []string{"local: must be a string, got the integer"}},
 		{"array as string", edit(base, `addresses = ["10.255.0.1/30", "fd00:255::1/64"]`, `addresses = "10.255.0.1/30"`), 7,
@@ -378,7 +379,7 @@ path-mtu = 1480
 mtu = 1300
 mss-clamp = false
 addresses = ["10.255.0.1 peer 10.255.0.2", "fd00:255::1/64"]
-routes = ["10.2.0.0/24", "::/0"]
+routes = ["10.2.0.0/24", "fd00::/8"]
 
 [tunnel.gre]
 key = 1001
@@ -442,7 +443,7 @@ func TestParseFull(t *testing.T) {
 				{Prefix: netip.MustParsePrefix("10.255.0.1/32"), Peer: netip.MustParseAddr("10.255.0.2")},
 				{Prefix: netip.MustParsePrefix("fd00:255::1/64")},
 			},
-			Routes: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24"), netip.MustParsePrefix("::/0")},
+			Routes: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24"), netip.MustParsePrefix("fd00::/8")},
 		},
 		InNew: true,
 	}

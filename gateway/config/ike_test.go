@@ -241,7 +241,7 @@ path-mtu = 1480
 mtu = 1300
 mss-clamp = false
 addresses = ["10.255.0.1 peer 10.255.0.2", "fd00:255::1/64"]
-routes = ["10.2.0.0/24", "::/0"]
+routes = ["10.2.0.0/24", "fd00::/8"]
 
 [tunnel.gre]
 key = 1001

@@ -187,6 +187,11 @@ func (ti *tunnelInfo) readInner() {
 				t.elemErrorf("routes", i, "%s is already routes[%d]", r, j)
 				continue
 			}
+			if peer := dp.Peer; peer.IsValid() && r.Contains(peer) {
+				t.elemErrorf("routes", i, "%s contains the peer %s: the tunnel's own ESP and IKE packets would be routed into it (a loop); "+
+					"route narrower prefixes, or let a routing daemon (BGP over the tunnel) install the default route", r, peer)
+				continue
+			}
 			seen[r] = i
 			ti.carriesIPv6 = ti.carriesIPv6 || r.Addr().Is6()
 			link.Routes = append(link.Routes, r)
