@@ -173,8 +173,7 @@ func (t *Tunnel) inject(build func(out *outboundSA, path *outerPath, e *outbound
 	}
 	out := t.outbound.Load()
 	if out == nil {
-		t.stats.NoSA.Add(1)
-		return false
+		return false // not counted as NoSA: that asks IKE for an SA
 	}
 	b := d.pool.poolFor(t).TryGet()
 	if b == nil {

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
@@ -204,6 +205,9 @@ func TestErrors(t *testing.T) {
 		// GRE.
 		{"gre with route mode", edit(base+"[tunnel.gre]\nkey = 5\n", `"gre-transport"`, `"route"`), 21, []string{`gre: only used with mode "gre-transport" or "gre-tunnel"`}},
 		{"gre key range", base + "[tunnel.gre]\nkey = -1\n", 22, []string{"gre.key: must be between 0 and 4294967295, got -1"}},
+		{"gre keepalive too short", base + "[tunnel.gre]\nkeepalive = \"100ms\"\n", 22, []string{`gre.keepalive: must be "0s" (off) or at least 1s, got 100ms`}},
+		{"gre keepalive-retries alone", base + "[tunnel.gre]\nkeepalive-retries = 3\n", 22, []string{`gre.keepalive-retries: only with keepalive`}},
+		{"gre keepalive-retries range", base + "[tunnel.gre]\nkeepalive = \"5s\"\nkeepalive-retries = 0\n", 23, []string{`gre.keepalive-retries: must be between 1 and 255, got 0`}},
 		{"gre not a table", withKey("gre = true"), 9, []string{"gre: must be a table ([tunnel.gre]"}},
 
 		// SAs.
@@ -385,6 +389,8 @@ routes = ["10.2.0.0/24", "fd00::/8"]
 key = 1001
 sequence = true
 checksum = true
+keepalive = "10s"
+keepalive-retries = 5
 
 [tunnel.sa.out]
 spi = 0xdeadbeef
@@ -445,7 +451,9 @@ func TestParseFull(t *testing.T) {
 			},
 			Routes: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24"), netip.MustParsePrefix("fd00::/8")},
 		},
-		InNew: true,
+		Keepalive:        10 * time.Second,
+		KeepaliveRetries: 5,
+		InNew:            true,
 	}
 	if cfg.Path != "full.toml" || len(cfg.Tunnels) != 1 {
 		t.Fatalf("Path %q with %d tunnels", cfg.Path, len(cfg.Tunnels))

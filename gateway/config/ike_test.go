@@ -248,6 +248,8 @@ routes = ["10.2.0.0/24", "fd00::/8"]
 key = 1001
 sequence = true
 checksum = true
+keepalive = "10s"
+keepalive-retries = 5
 
 [tunnel.ike]
 role = "passive"

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/greipsec/greipsec/dataplane"
 	"github.com/greipsec/greipsec/esp"
@@ -234,8 +235,28 @@ func (ti *tunnelInfo) readGRE() {
 	if b, ok := g.boolean("checksum"); ok {
 		dp.GRE.Checksum = b
 	}
+	ti.cfg.Keepalive = readDuration(g, "keepalive", 0, minKeepalive, maxKeepalive, true)
+	if ti.cfg.Keepalive != 0 {
+		ti.cfg.KeepaliveRetries = defaultKeepaliveRetries
+	}
+	if n, ok := g.integer("keepalive-retries", 1, maxKeepaliveRetries, ""); ok {
+		if ti.cfg.Keepalive != 0 {
+			ti.cfg.KeepaliveRetries = int(n)
+		} else if !g.has("keepalive") {
+			g.errorf("keepalive-retries", `only with keepalive, e.g. keepalive = "10s"`)
+		}
+	}
 	g.finish()
 }
+
+// GRE keepalives ([tunnel.gre] keepalive, keepalive-retries): IOS allows
+// 1 to 32767 seconds and 1 to 255 retries, with defaults 10 s and 3.
+const (
+	minKeepalive            = time.Second
+	maxKeepalive            = 32767 * time.Second
+	defaultKeepaliveRetries = 3
+	maxKeepaliveRetries     = 255
+)
 
 // readMTUs reads path-mtu and mtu, and checks them against the overhead
 // of the tunnel when everything that goes into it is known.
