@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"net"
+	"runtime"
 	"time"
 
 	"github.com/greipsec/greipsec/gateway/config"
@@ -54,11 +55,15 @@ func TUNInner(t *config.Tunnel, mtu int) (Inner, error) {
 		for range dev.Events() {
 		}
 	}()
-	return Inner{Device: dev, Undo: func() error {
+	in := Inner{Device: dev, Undo: func() error {
 		err := undo()
 		waitInterfaceGone(name)
 		return err
-	}, SetCarrier: func(up bool) error { return tun.SetCarrier(dev, up) }}, nil
+	}}
+	if runtime.GOOS == "linux" { // TUNSETCARRIER
+		in.SetCarrier = func(up bool) error { return tun.SetCarrier(dev, up) }
+	}
+	return in, nil
 }
 
 // interfaceGoneTimeout bounds how long waitInterfaceGone waits: the kernel
