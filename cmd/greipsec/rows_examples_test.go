@@ -23,10 +23,10 @@ import (
 var rowExamples = []struct {
 	file  string
 	peer  string // a line of the peer's configuration the header must show
-	check func(*testing.T, *config.Config)
+	check func(*testing.T, *config.Config, string)
 }{
 	{"iked-ios.toml", "tunnel protection ipsec profile IPP", nil},
-	{"aws-sec.toml", "childsa enc aes-256 auth hmac-sha2-256 group modp3072", nil},
+	{"aws-sec.toml", "childsa enc aes-256 auth hmac-sha2-256 group modp3072", checkAWSOutput},
 	{"setkey-gre.toml", "spdadd 192.0.2.2 192.0.2.1 gre -P out ipsec esp/transport//require;", nil},
 	{"openiked-linux.toml", `ikev2 "site-a" active esp`, nil},
 	{"rfc3884.toml", "esp tunnel from 192.0.2.2 to 192.0.2.1 spi 0xdeadbeef:0xfeedbeef", checkRFC3884Keys},
@@ -62,7 +62,7 @@ func TestCheckRowExamples(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				ex.check(t, cfg)
+				ex.check(t, cfg, out.String())
 			}
 		})
 	}
@@ -75,7 +75,7 @@ var ipsecctlLine = regexp.MustCompile(`spi 0x([0-9a-f]+):0x([0-9a-f]+)[\s\S]*?au
 // checkRFC3884Keys: the RFC 3884 row's keys are the ipsec.conf line's,
 // exactly: the first of each pair (the rule's direction, peer to us) in
 // sa.in, the second in sa.out; AES-128-CBC with HMAC-SHA2-256.
-func checkRFC3884Keys(t *testing.T, cfg *config.Config) {
+func checkRFC3884Keys(t *testing.T, cfg *config.Config, _ string) {
 	data, _ := examples.FS.ReadFile("rfc3884.toml")
 	m := ipsecctlLine.FindStringSubmatch(string(data))
 	if m == nil {
@@ -104,6 +104,17 @@ func checkRFC3884Keys(t *testing.T, cfg *config.Config) {
 		}
 		if _, err := hex.DecodeString(c.authKey); err != nil || len(c.authKey) != 64 || len(c.encKey) != 32 {
 			t.Errorf("%s: the header's keys are not 64 and 32 hex digits", c.name)
+		}
+	}
+}
+
+// checkAWSOutput: check says that the BGP site's tunnels have no routes of
+// their own, carry only IPv4 and follow their IKE SAs.
+func checkAWSOutput(t *testing.T, _ *config.Config, out string) {
+	for _, name := range []string{"sec0", "sec1"} {
+		want := name + ": interface " + name + ": no routes (a routing daemon such as BGP, or you, routes into it); IPv4 only (IPv6 off on the interface); no carrier without an IKE SA"
+		if !strings.Contains(out, want) {
+			t.Errorf("greipsec check does not say %q:\n%s", want, out)
 		}
 	}
 }
