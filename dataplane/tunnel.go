@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 
 	"golang.zx2c4.com/wireguard/conn"
@@ -45,8 +46,14 @@ type Tunnel struct {
 	sendErrs, writeErrs, readErrs *errorLog
 
 	// greSeq is the last GRE sequence number sent (RFC 2890 §2.2). Only
-	// RoutineReadFromTUN touches it.
+	// RoutineReadFromTUN and inject touch it, holding sendMu.
 	greSeq uint32
+
+	// sendMu is held by RoutineReadFromTUN while it assigns sequence
+	// numbers to a batch and queues it, and by inject (keepalive.go), so
+	// that the two take turns. outClosed: the outbound queue is closed.
+	sendMu    sync.Mutex
+	outClosed bool
 
 	queue struct {
 		outbound chan *outboundContainer // closed by RoutineReadFromTUN
@@ -99,6 +106,12 @@ type TunnelStats struct {
 	ICMPRateLimited  atomic.Uint64 // drops not answered: the tunnel's ICMP rate limit
 	FragmentedBefore atomic.Uint64 // IPv4 packets without DF fragmented before encryption
 	OuterFragmented  atomic.Uint64 // packets sent larger than the path MTU (IPv6 up to 1280, after-encryption): the outer packet is fragmented
+
+	// GRE keepalives (keepalive.go).
+	KeepalivesSent      atomic.Uint64 // keepalive requests sent (SendKeepalive)
+	KeepaliveReplies    atomic.Uint64 // GRE packets of Protocol Type 0 received: replies to ours
+	KeepalivesReflected atomic.Uint64 // the peer's keepalive requests sent back to it in the tunnel
+	KeepaliveDrops      atomic.Uint64 // keepalives not sent for want of a free buffer
 }
 
 func (c *TunnelConfig) check() error {
@@ -323,5 +336,7 @@ func (s *TunnelStats) LogValue() slog.Value {
 		slog.Uint64("path_mtu_changes", s.PathMTUChanges.Load()), slog.Uint64("path_mtu_drops", s.PathMTUDrops.Load()),
 		slog.Uint64("icmp_sent", s.ICMPSent.Load()), slog.Uint64("icmp_rate_limited", s.ICMPRateLimited.Load()),
 		slog.Uint64("fragmented_before", s.FragmentedBefore.Load()), slog.Uint64("outer_fragmented", s.OuterFragmented.Load()),
+		slog.Uint64("keepalives_sent", s.KeepalivesSent.Load()), slog.Uint64("keepalive_replies", s.KeepaliveReplies.Load()),
+		slog.Uint64("keepalives_reflected", s.KeepalivesReflected.Load()), slog.Uint64("keepalive_drops", s.KeepaliveDrops.Load()),
 	)
 }

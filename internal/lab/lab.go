@@ -58,6 +58,7 @@ type Host struct {
 	ns      netns.NsHandle  // open handle on the namespace, or -1
 	nl      *netlink.Handle // netlink socket inside the namespace, or nil
 	created bool            // the namespace was created by this lab
+	links   int             // veth ends Connect made, to name the next one
 }
 
 // Lab is a two-host test bed; see the package documentation. Its methods are
@@ -76,6 +77,7 @@ type Lab struct {
 	mu      sync.Mutex
 	closed  bool
 	procs   []*proc
+	extra   []*Host // hosts made by AddHost
 	closeMu sync.Mutex
 	done    bool
 	err     error
@@ -235,6 +237,7 @@ func (l *Lab) Close() error {
 	l.mu.Lock()
 	l.closed = true
 	procs := l.procs
+	extra := l.extra
 	l.mu.Unlock()
 
 	var errs []error
@@ -248,7 +251,7 @@ func (l *Lab) Close() error {
 			errs = append(errs, fmt.Errorf("lab: %s: %w", l.A.Name, err))
 		}
 	}
-	hosts := []*Host{&l.A, &l.B}
+	hosts := append([]*Host{&l.A, &l.B}, extra...)
 	if l.R != nil {
 		hosts = append(hosts, l.R)
 	}
