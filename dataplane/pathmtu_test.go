@@ -540,3 +540,41 @@ func TestPairFragmentOptions(t *testing.T) {
 		t.Errorf("reassembled %x..., want %x...", head(got), head(pkt))
 	}
 }
+
+// TestOversizeAllocs: stage 1b allocates nothing in steady state, neither
+// fragmenting before encryption nor answering with ICMP.
+func TestOversizeAllocs(t *testing.T) {
+	a, b := tunnelConfigs(ModeGRETransport, TransportESP, esp.AES256GCM16, false)
+	p := newPMTUPair(t, a, b)
+	p.tunA.SetSink(func([]byte) {}) // ICMP written to the TUN device: no copy kept
+	p.pmtu.Store(1400)
+	eventually(t, "the path MTU of 1400", func() bool { return p.ta.PathMTU().Current == 1400 })
+	tu, d := p.ta, p.a
+	// The TUN reader is idle in Read: this goroutine plays stage 1.
+	lim := tu.limits.Load()
+	frag := udpPacket(innerA, innerB, 1400-28)
+	df := dfPacket(udpPacket(innerA, innerB, 1400-28))
+	run := func(pkt []byte, want oversizeAction) {
+		c := d.pool.GetOutboundContainer()
+		c.tunnel, c.out, c.path = tu, tu.outbound.Load(), tu.path.Load()
+		e := tu.newOutboundElement()
+		n := copy(e.buffer[outboundOffset:], pkt)
+		if got := tu.oversize(c, lim, e, n); got != want {
+			t.Fatalf("oversize: %d, want %d", got, want)
+		}
+		if want != oversizeFragmented {
+			d.putOutboundElement(e)
+		}
+		for _, f := range c.elems {
+			d.putOutboundElement(f)
+		}
+		d.pool.PutOutboundContainer(c)
+	}
+	run(frag, oversizeFragmented) // warm the pools
+	if n := testing.AllocsPerRun(100, func() { run(frag, oversizeFragmented) }); n != 0 {
+		t.Errorf("fragmenting: %v allocations per packet", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { run(df, oversizeDrop) }); n != 0 {
+		t.Errorf("answering with ICMP: %v allocations per packet", n)
+	}
+}
