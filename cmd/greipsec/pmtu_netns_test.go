@@ -271,3 +271,42 @@ func TestNetnsPathMTU(t *testing.T) {
 		})
 	}
 }
+
+// TestNetnsPathMTUExpiry: the learned path MTU ages out with the kernel's
+// (net.ipv4.route.mtu_expires, 600 s by default, here 3 s in A), the
+// tunnel goes back to the configured path MTU, and the next large packet
+// probes the path again and learns it again.
+func TestNetnsPathMTUExpiry(t *testing.T) {
+	needRoot(t)
+	l, sockA, cfgA := routedGateways(t, 1400, setTransport("esp"))
+	if err := l.Do(&l.A, func() error {
+		return os.WriteFile("/proc/sys/net/ipv4/route/mtu_expires", []byte("3"), 0o644)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := pingUntil(t, l, "3 received", "10.255.0.2"); !ok {
+		t.Fatal("no ping through the tunnel within 20 s")
+	}
+	msg := fmt.Sprintf("Frag needed and DF set (mtu = %d)", innerMTU(t, cfgA, 1400))
+	for round := 1; round <= 2; round++ {
+		if out, ok := pingUntil(t, l, msg, "-M", "do", "-s", "1372", "10.255.0.2"); !ok {
+			t.Fatalf("round %d: ping -M do -s 1372: want %q in\n%s", round, msg, out)
+		}
+		if p := tunnelStatus(t, sockA).PathMTU; p.Current != 1400 || p.LearnedSeconds == nil {
+			t.Fatalf("round %d: %+v, want 1400 learned", round, *p)
+		}
+		var p *gateway.PathMTUStatus
+		if !lab.WaitFor(20*time.Second, func() bool {
+			p = tunnelStatus(t, sockA).PathMTU
+			return p.Current == 1500
+		}) {
+			t.Fatalf("round %d: the learned path MTU did not expire: %+v", round, *p)
+		}
+		if p.LearnedSeconds != nil || p.InnerMTU != innerMTU(t, cfgA, 1500) {
+			t.Errorf("round %d: after expiry %+v", round, *p)
+		}
+	}
+	if p := tunnelStatus(t, sockA).PathMTU; p.Changes < 4 {
+		t.Errorf("%d changes of the path MTU, want at least 4 (down, up, down, up)", p.Changes)
+	}
+}
