@@ -345,16 +345,31 @@ func (d *Device) routinePathMTU() {
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-d.pmtu.stop:
 			return
 		case <-tick.C:
 		case <-d.pmtu.kick:
+			// A flood of ICMP errors (or failing sends) costs at most
+			// one round of questions per minKickInterval.
+			if wait := minKickInterval - time.Since(last); wait > 0 {
+				select {
+				case <-d.pmtu.stop:
+					return
+				case <-time.After(wait):
+				}
+			}
 		}
 		d.updatePathMTUs()
+		last = time.Now()
 	}
 }
+
+// minKickInterval is the least time between two rounds of path MTU
+// questions that kicks start.
+const minKickInterval = 50 * time.Millisecond
 
 // updatePathMTUs asks Options.PathMTU once per peer and updates the
 // tunnels. A peer the kernel cannot answer for keeps what it had.
