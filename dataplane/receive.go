@@ -280,6 +280,7 @@ func (t *Tunnel) RoutineSequentialReceiver() {
 	for c := range t.queue.inbound {
 		c.Lock()
 		path := t.path.Load()
+		lim := t.limits.Load()
 		var bytes uint64
 		for _, e := range c.elems {
 			if e.err != nil || !e.in.sa.Accept(e.seq, len(e.packet)) {
@@ -294,7 +295,7 @@ func (t *Tunnel) RoutineSequentialReceiver() {
 				continue
 			}
 			if t.cfg.MSSClamp {
-				mss.Clamp(inner, t.mss4, t.mss6)
+				mss.Clamp(inner, lim.mss4, lim.mss6)
 			}
 			start := cap(e.buffer) - cap(inner) // inner's offset in e.buffer
 			bufs = append(bufs, e.buffer[start-inboundTUNOffset:start+len(inner)])
@@ -361,11 +362,19 @@ func (t *Tunnel) decapsulate(path *outerPath, e *inboundElement) ([]byte, bool) 
 		nh = ipProtoIPv4
 	case gre.ProtocolIPv6:
 		nh = ipProtoIPv6
+	case gre.ProtocolKeepalive:
+		t.stats.KeepaliveReplies.Add(1) // keepalive.go
+		return nil, false
 	default:
 		e.in.sa.CountDrop(esp.DropGRE)
 		return nil, false
 	}
-	return t.checkInner(e, p[n:], nh)
+	inner, ok := t.checkInner(e, p[n:], nh)
+	if ok && t.isKeepalive(inner) {
+		t.reflect(inner)
+		return nil, false
+	}
+	return inner, ok
 }
 
 func (t *Tunnel) dropNextHeader(e *inboundElement) ([]byte, bool) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 
 	"golang.zx2c4.com/wireguard/conn"
@@ -21,8 +22,12 @@ type Tunnel struct {
 	cfg      TunnelConfig
 	overhead Overhead
 	mtu      int
-	mss4     uint16
-	mss6     uint16
+
+	// limits is what fits the outer path (pathmtu.go); pmtuLearned is
+	// when its path MTU went below the configured one (Unix ns, 0: not).
+	limits      atomic.Pointer[pathLimits]
+	pmtuLearned atomic.Int64
+	icmp        icmpState // the TUN reader's
 
 	tun  tun.Device
 	path atomic.Pointer[outerPath]
@@ -41,8 +46,14 @@ type Tunnel struct {
 	sendErrs, writeErrs, readErrs *errorLog
 
 	// greSeq is the last GRE sequence number sent (RFC 2890 §2.2). Only
-	// RoutineReadFromTUN touches it.
+	// RoutineReadFromTUN and inject touch it, holding sendMu.
 	greSeq uint32
+
+	// sendMu is held by RoutineReadFromTUN while it assigns sequence
+	// numbers to a batch and queues it, and by inject (keepalive.go), so
+	// that the two take turns. outClosed: the outbound queue is closed.
+	sendMu    sync.Mutex
+	outClosed bool
 
 	queue struct {
 		outbound chan *outboundContainer // closed by RoutineReadFromTUN
@@ -87,6 +98,20 @@ type TunnelStats struct {
 	ReadErrors   atomic.Uint64 // TUN reads that failed
 	BadSource    atomic.Uint64 // inbound ESP from an outer source other than the peer, dropped before decryption
 	QueueFull    atomic.Uint64 // inbound packets dropped because the tunnel had its share in flight (slow TUN device)
+
+	// Path MTU (pathmtu.go).
+	PathMTUChanges   atomic.Uint64 // times the path MTU in effect changed
+	PathMTUDrops     atomic.Uint64 // packets too large for the path dropped (IPv4 with DF, IPv6 beyond 1280)
+	ICMPSent         atomic.Uint64 // ICMP "fragmentation needed" / ICMPv6 "packet too big" written to the inner device
+	ICMPRateLimited  atomic.Uint64 // drops not answered: the tunnel's ICMP rate limit
+	FragmentedBefore atomic.Uint64 // IPv4 packets without DF fragmented before encryption
+	OuterFragmented  atomic.Uint64 // packets sent larger than the path MTU (IPv6 up to 1280, after-encryption): the outer packet is fragmented
+
+	// GRE keepalives (keepalive.go).
+	KeepalivesSent      atomic.Uint64 // keepalive requests sent (SendKeepalive)
+	KeepaliveReplies    atomic.Uint64 // GRE packets of Protocol Type 0 received: replies to ours
+	KeepalivesReflected atomic.Uint64 // the peer's keepalive requests sent back to it in the tunnel
+	KeepaliveDrops      atomic.Uint64 // keepalives not sent for want of a free buffer
 }
 
 func (c *TunnelConfig) check() error {
@@ -117,10 +142,10 @@ func newTunnel(d *Device, cfg TunnelConfig, mtu int, dev tun.Device, bs *bindSta
 		cfg:      cfg,
 		overhead: OverheadOf(&cfg),
 		mtu:      mtu,
-		mss4:     uint16(mtu - ipv4HeaderLen - tcpHeaderLen),
-		mss6:     uint16(mtu - ipv6HeaderLen - tcpHeaderLen),
 		tun:      dev,
 	}
+	t.limits.Store(t.newLimits(t.overhead.PathMTU))
+	t.icmp.buf = make([]byte, icmpBufferLen)
 	// The largest packet a buffer must hold: outbound, the inner MTU with
 	// the headroom and the ESP trailer; inbound, an ESP packet of the path.
 	need := max(outboundOffset+mtu+t.overhead.ESP.TrailerLen(t.overhead.Encap()+mtu), t.overhead.MaxESPLen)
@@ -308,5 +333,10 @@ func (s *TunnelStats) LogValue() slog.Value {
 		slog.Uint64("too_big", s.TooBig.Load()), slog.Uint64("send_errors", s.SendErrors.Load()),
 		slog.Uint64("write_errors", s.WriteErrors.Load()), slog.Uint64("read_errors", s.ReadErrors.Load()),
 		slog.Uint64("bad_source", s.BadSource.Load()), slog.Uint64("queue_full", s.QueueFull.Load()),
+		slog.Uint64("path_mtu_changes", s.PathMTUChanges.Load()), slog.Uint64("path_mtu_drops", s.PathMTUDrops.Load()),
+		slog.Uint64("icmp_sent", s.ICMPSent.Load()), slog.Uint64("icmp_rate_limited", s.ICMPRateLimited.Load()),
+		slog.Uint64("fragmented_before", s.FragmentedBefore.Load()), slog.Uint64("outer_fragmented", s.OuterFragmented.Load()),
+		slog.Uint64("keepalives_sent", s.KeepalivesSent.Load()), slog.Uint64("keepalive_replies", s.KeepaliveReplies.Load()),
+		slog.Uint64("keepalives_reflected", s.KeepalivesReflected.Load()), slog.Uint64("keepalive_drops", s.KeepaliveDrops.Load()),
 	)
 }

@@ -62,6 +62,10 @@ var (
 		[]string{"kind"}, nil)
 	mIKEHalfOpen = prometheus.NewDesc("greipsec_ike_half_open_sas",
 		"Half-open IKE SAs (IKE_SA_INIT done, IKE_AUTH not yet) of all tunnels.", nil, nil)
+	mGREKeepaliveUp = prometheus.NewDesc("greipsec_gre_keepalive_up",
+		"0 once the peer has not answered GRE keepalives for keepalive-retries intervals, else 1 (GRE tunnels).", []string{"tunnel"}, nil)
+	mGREKeepalives = prometheus.NewDesc("greipsec_gre_keepalives_total",
+		"GRE keepalives: sent (ours), replies (to ours), reflected (the peer's, sent back), dropped (no buffer).", []string{"tunnel", "kind"}, nil)
 	mReady = prometheus.NewDesc("greipsec_ready",
 		"1 once every tunnel of the configuration is up and the gateway is not reloading or stopping.", nil, nil)
 	mBuild = prometheus.NewDesc("greipsec_build_info",
@@ -81,7 +85,10 @@ func (g *Gateway) Collector() prometheus.Collector { return collector{g} }
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mTunnelInfo, mTxPackets, mTxBytes, mRxPackets, mRxBytes, mDrops, mMTU,
 		mIKEUp, mIKEState, mChildSAs, mEstablished, mDowns, mRekeys, mInstallFailed, mIKEEstablishedSeconds,
-		mDeviceDrops, mKeepalives, mIKEDrops, mIKEGateReplies, mIKEHalfOpen, mReady, mBuild, mListenerConns, mListenerActive, mListenerDropped} {
+		mDeviceDrops, mKeepalives, mIKEDrops, mIKEGateReplies, mIKEHalfOpen, mGREKeepaliveUp, mGREKeepalives, mReady, mBuild, mListenerConns, mListenerActive, mListenerDropped} {
+		ch <- d
+	}
+	for _, d := range pathMTUDescs {
 		ch <- d
 	}
 }
@@ -104,8 +111,20 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			counter(mDrops, t.Drops[reason], t.Name, reason)
 		}
 		gauge(mMTU, float64(t.MTU), t.Name)
+		collectPathMTU(t.Name, t.PathMTU, counter, gauge)
 		gauge(mChildSAs, float64(len(t.ChildSAs)), t.Name)
 		collectListeners(t.Name, t.Netstack, counter, gauge)
+		if ka := t.Keepalive; ka != nil {
+			up := 0.0
+			if ka.Up {
+				up = 1
+			}
+			gauge(mGREKeepaliveUp, up, t.Name)
+			counter(mGREKeepalives, ka.Sent, t.Name, "sent")
+			counter(mGREKeepalives, ka.Replies, t.Name, "replies")
+			counter(mGREKeepalives, ka.Reflected, t.Name, "reflected")
+			counter(mGREKeepalives, ka.Drops, t.Name, "dropped")
+		}
 		if t.IKE == nil {
 			continue
 		}
@@ -133,6 +152,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(mDeviceDrops, st.Device.ReceiveErrors, "receive_error")
 	counter(mDeviceDrops, st.Device.NoBuffer, "no_buffer")
 	counter(mKeepalives, st.Device.Keepalives)
+	counter(mICMPReceived, st.Device.ICMPTooBig, "too_big")
+	counter(mICMPReceived, st.Device.ICMPIgnored, "ignored")
 	counter(mIKEDrops, st.IKEDrops.UnknownPeer, "unknown_peer")
 	counter(mIKEDrops, st.IKEDrops.QueueFull, "queue_full")
 	counter(mIKEDrops, st.IKEDrops.SendErrors, "send_error")

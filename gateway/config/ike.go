@@ -536,7 +536,7 @@ func (p *parser) readPSK(k *table) []byte {
 		k.errorf(set[0], "the pre-shared key is %d bytes; at least %d are needed against offline guessing (e.g. `head -c 32 /dev/urandom | xxd -p -c 64` gives psk = \"0x...\"), or set allow-short-psk = true for a peer you cannot change", len(key), MinPSKLen)
 		return nil
 	}
-	if bytes.Equal(key, []byte(ExamplePSK)) {
+	if bytes.HasPrefix(key, []byte(examplePSKPrefix)) {
 		p.examplePSK = append(p.examplePSK, k.newError(set[0],
 			"this is the example pre-shared key of examples/, which anybody can read: make a key (e.g. `head -c 32 /dev/urandom | xxd -p -c 64`) for both sides; only the demo (up --allow-example-psk) runs with it"))
 	}
@@ -570,8 +570,12 @@ const minLifetimeBytes = 1 << 20
 const MinPSKLen = 16
 
 // ExamplePSK is the pre-shared key of the files in examples/: anybody can
-// read it, so "up" refuses it unless told that it runs the demo.
+// read it, so "up" refuses it, and every key that starts with
+// "EXAMPLE-PSK" as the other examples' do, unless told that it runs the
+// demo.
 const ExamplePSK = "EXAMPLE-PSK-anybody-can-read-this-CHANGE-IT"
+
+const examplePSKPrefix = "EXAMPLE-PSK"
 
 // maxPSKFile is the largest psk-file read: a key, not a document (and not
 // /dev/zero).

@@ -40,6 +40,9 @@ func TestPSKHygiene(t *testing.T) {
 		strings.Contains(err.Error(), ExamplePSK) {
 		t.Errorf("ExamplePSK() = %v", err)
 	}
+	if cfg, _ := Parse("x.toml", []byte(edit(ikeBase, testPSK, "EXAMPLE-PSK-1-anybody-can-read-this"))); cfg.ExamplePSK() == nil {
+		t.Error("ExamplePSK() of aws-sec.toml's example key: nil")
+	}
 	if cfg, _ := Parse("x.toml", []byte(ikeBase)); cfg.ExamplePSK() != nil {
 		t.Errorf("ExamplePSK() of another key: %v", cfg.ExamplePSK())
 	}

@@ -58,6 +58,7 @@ type Host struct {
 	ns      netns.NsHandle  // open handle on the namespace, or -1
 	nl      *netlink.Handle // netlink socket inside the namespace, or nil
 	created bool            // the namespace was created by this lab
+	links   int             // veth ends Connect made, to name the next one
 }
 
 // Lab is a two-host test bed; see the package documentation. Its methods are
@@ -68,10 +69,15 @@ type Lab struct {
 	Prefix string
 	// A and B are the two hosts. A has the .1 addresses, B the .2 ones.
 	A, B Host
+	// R is the router between A and B in a lab made by NewRouted (nil
+	// otherwise); its Link faces A, RLinkB faces B.
+	R      *Host
+	RLinkB string
 
 	mu      sync.Mutex
 	closed  bool
 	procs   []*proc
+	extra   []*Host // hosts made by AddHost
 	closeMu sync.Mutex
 	done    bool
 	err     error
@@ -231,6 +237,7 @@ func (l *Lab) Close() error {
 	l.mu.Lock()
 	l.closed = true
 	procs := l.procs
+	extra := l.extra
 	l.mu.Unlock()
 
 	var errs []error
@@ -244,7 +251,11 @@ func (l *Lab) Close() error {
 			errs = append(errs, fmt.Errorf("lab: %s: %w", l.A.Name, err))
 		}
 	}
-	for _, h := range []*Host{&l.A, &l.B} {
+	hosts := append([]*Host{&l.A, &l.B}, extra...)
+	if l.R != nil {
+		hosts = append(hosts, l.R)
+	}
+	for _, h := range hosts {
 		if err := h.destroy(); err != nil {
 			errs = append(errs, err)
 		}
