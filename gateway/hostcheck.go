@@ -8,16 +8,17 @@ import (
 )
 
 // What the host can tell about a configuration before anything starts
-// (greipsec check; up refuses the fatal ones): a route of a tunnel that
-// already exists on the host, and a route that covers the tunnel's own
-// outer peer address, with no more specific route to the peer, which
-// would send the tunnel's own ESP into the tunnel.
+// (greipsec check, and up, which logs it): a route of a tunnel that
+// already exists on the host, which up would fail to add. A route that
+// contains the tunnel's own peer (its ESP would loop into the tunnel) is
+// a mistake of the configuration itself (package config).
 
 // HostProblem is one thing about this host that makes a configuration
 // fail or misbehave.
 type HostProblem struct {
 	Err error
-	// Fatal: "up" refuses to start (the tunnel would loop into itself).
+	// Fatal: "up" refuses to start. No check is fatal today; reading the
+	// routes failing is not either.
 	Fatal bool
 }
 
@@ -62,13 +63,6 @@ func checkRoutes(cfg *config.Config, routes []hostRoute) []HostProblem {
 				others = append(others, r)
 			}
 		}
-		// The longest existing prefix to the peer.
-		best := -1
-		for _, r := range others {
-			if r.dst.Contains(dp.Peer) && r.dst.Bits() > best {
-				best = r.dst.Bits()
-			}
-		}
 		for i, p := range t.Link.Routes {
 			e := &config.Error{File: cfg.Path, Tunnel: fmt.Sprintf("tunnel %q", dp.Name), Key: fmt.Sprintf("routes[%d]", i)}
 			if i < len(t.RouteLines) {
@@ -81,11 +75,6 @@ func checkRoutes(cfg *config.Config, routes []hostRoute) []HostProblem {
 					probs = append(probs, HostProblem{Err: &e})
 					break
 				}
-			}
-			if p.Contains(dp.Peer) && p.Bits() >= best {
-				e := *e
-				e.Msg = fmt.Sprintf("%s covers the tunnel's peer %s, and this host has no more specific route to it: the tunnel's own packets would be routed into the tunnel; add a route to the peer first (ip route add %s via GATEWAY), or leave it out of routes", p, dp.Peer, netip.PrefixFrom(dp.Peer, dp.Peer.BitLen()))
-				probs = append(probs, HostProblem{Err: &e, Fatal: true})
 			}
 		}
 	}

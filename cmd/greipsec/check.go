@@ -21,11 +21,10 @@ var checkCommand = &command{
 print each tunnel's mode, transport, addresses, MTU, overhead and TCP MSS,
 and the control socket and metrics address. Every mistake is reported with
 the file, line and key. It also checks the tunnels against this host: a
-route that exists already is a warning; a route that covers a tunnel's
-peer with no more specific route to it (the tunnel would carry its own
-packets) is an error, which "up" refuses too. Warnings also cover a psk-file
-or inline key others can read, the examples' public key, new = true left
-on a manual SA, and overlapping routes.`,
+route that exists on it already is a warning ("up" would fail to add it).
+Warnings also cover a psk-file or inline key others can read, the
+examples' public key, new = true left on a manual SA, and overlapping
+routes.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		path := fs.String("c", defaultConfig, "configuration `file`")
 		return func(args []string, stdout, _ io.Writer) error {

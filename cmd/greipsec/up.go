@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -62,7 +63,7 @@ func setupUp(fs *flag.FlagSet) runFunc {
 	metrics := fs.String("metrics", "", "serve /metrics, /healthz and /readyz on `host:port` (default: [metrics] address)")
 	stateFile := fs.String("state-file", "", "keep the sequence numbers of manual SAs in `path` (default: state-file of the configuration)")
 	examplePSK := fs.Bool("allow-example-psk", false, "run with the public pre-shared key of examples/ (greipsec demo does)")
-	runAs := fs.String("user", "", "once the sockets and devices exist, run as `user[:group]` (a name or ID) with only CAP_NET_ADMIN, CAP_NET_RAW and CAP_NET_BIND_SERVICE (Linux)")
+	runAs := fs.String("user", "", "once the sockets and devices exist, run as `user[:group]` (a name or ID) with only CAP_NET_ADMIN, CAP_NET_RAW and CAP_NET_BIND_SERVICE (Linux; default: user of the configuration)")
 	return func(args []string, _, stderr io.Writer) error {
 		if err := noArgs("up", args); err != nil {
 			return err
@@ -75,14 +76,14 @@ func setupUp(fs *flag.FlagSet) runFunc {
 			return usagef("up", "%v", err)
 		}
 		d := &upDaemon{log: log, path: *path, socketFlag: *socket, metricsFlag: *metrics, stateFlag: *stateFile, examplePSK: *examplePSK, uid: -1, gid: -1}
-		if *runAs != "" {
-			if d.uid, d.gid, err = lookupUser(*runAs); err != nil {
-				return usagef("up", "%v", err)
-			}
-		}
 		cfg, err := d.load()
 		if err != nil {
 			return err
+		}
+		if spec := cmp.Or(*runAs, cfg.User); spec != "" {
+			if d.uid, d.gid, err = lookupUser(spec); err != nil {
+				return err
+			}
 		}
 		return d.run(cfg)
 	}

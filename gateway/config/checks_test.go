@@ -49,3 +49,18 @@ func TestRuntimeFailuresCaught(t *testing.T) {
 		t.Errorf("disjoint routes: warnings %v", cfg.Warnings)
 	}
 }
+
+// TestUser: the top-level user that up drops to; root is refused.
+func TestUser(t *testing.T) {
+	cfg, err := Parse("x.toml", []byte("user = \"greipsec:greipsec\"\n"+base))
+	if err != nil || cfg.User != "greipsec:greipsec" {
+		t.Errorf("user: %v, %q", err, cfg.User)
+	}
+	for _, u := range []string{`"root"`, `"0:0"`, `""`} {
+		_, err := Parse("x.toml", []byte("user = "+u+"\n"+base))
+		var e *Error
+		if !errors.As(err, &e) || e.Line != 1 || !strings.Contains(err.Error(), "x.toml:1: user: ") {
+			t.Errorf("user = %s: %v", u, err)
+		}
+	}
+}

@@ -67,6 +67,10 @@ type Config struct {
 	// numbers of manual SAs are kept across restarts (package
 	// esp/seqstate). Default: the configuration file's path + ".state".
 	StateFile string
+	// User is the top-level user: once the sockets and TUN devices
+	// exist, "up" runs as this user[:group] with only the network
+	// capabilities (up --user overrides it). Empty: stay as started.
+	User string
 	// Warnings are what is not a mistake but should be fixed (a psk-file
 	// or, with an inline psk, the configuration file readable by group
 	// or others), one *Error each, in the form of the errors.
@@ -124,6 +128,7 @@ func parse(path string, data []byte) (*Config, *parser, error) {
 	top := p.table(nil, nil, nil, raw)
 	list := p.tunnelTables(top)
 	stateFile := p.stateFile(top)
+	runAs := p.readUser(top)
 	control, metrics := p.readControl(top), p.readMetrics(top)
 	top.finish()
 	if n := p.pos.count([]string{"tunnel"}); n != 0 && n != len(list) {
@@ -135,7 +140,7 @@ func parse(path string, data []byte) (*Config, *parser, error) {
 		}
 	}
 
-	cfg := &Config{Path: path, StateFile: stateFile, Control: control, Metrics: metrics}
+	cfg := &Config{Path: path, StateFile: stateFile, Control: control, Metrics: metrics, User: runAs}
 	var infos []*tunnelInfo
 	for i, m := range list {
 		if m == nil {
@@ -167,7 +172,7 @@ func (p *parser) tunnelTables(top *table) []map[string]any {
 	v, ok := top.get("tunnel")
 	if !ok {
 		for k := range top.m {
-			if k != "control" && k != "metrics" && k != "state-file" {
+			if k != "control" && k != "metrics" && k != "state-file" && k != "user" {
 				return nil // finish reports the keys there are, and says what belongs there
 			}
 		}
