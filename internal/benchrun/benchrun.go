@@ -106,7 +106,7 @@ type Row struct {
 	Direction string `json:"direction"` // "a->b" or "b->a"
 
 	Seconds    float64 `json:"seconds"`
-	Sent       uint64  `json:"sent"`     // packets offered in the measured time
+	Sent       uint64  `json:"sent"`     // packets offered in the measured time (those in flight at its start arrive in it: Received may exceed Sent)
 	Received   uint64  `json:"received"` // packets delivered in the measured time
 	Gbps       float64 `json:"gbit_per_s"`
 	PacketsPS  float64 `json:"packets_per_s"`
