@@ -71,17 +71,32 @@ func (rep *Report) WriteSVG(w io.Writer) error {
 	if len(transports) == 0 {
 		return fmt.Errorf("benchrun: no measurements to draw")
 	}
+	grid, err := rep.plots(transports, transforms)
+	if err != nil {
+		return err
+	}
+	c := vgsvg.New(chartSize(len(transports)))
+	drawGrid(grid, draw.New(c))
+	_, err = c.WriteTo(w)
+	return err
+}
+
+// plots returns the chart's plots: a row per transport, Gbit/s and
+// packets/s.
+func (rep *Report) plots(transports, transforms []string) ([][]*plot.Plot, error) {
 	grid := make([][]*plot.Plot, len(transports))
 	for i, transport := range transports {
 		name := map[string]string{TransportESP: "raw ESP", TransportUDP: "ESP-in-UDP"}[transport]
-		for j, metric := range []string{"Gbit/s", "packets/s"} {
+		for j, metric := range []string{"Gbit/s", "million packets/s"} {
 			p := plot.New()
 			p.Title.Text = fmt.Sprintf("%s, %s (%s mode)", name, metric, rep.Mode)
 			p.X.Label.Text = "inner packet size (bytes)"
 			p.Y.Label.Text = metric
 			p.Y.Min = 0
-			p.Legend.Top = j == 0
-			p.Legend.Left = j == 1
+			// Gbit/s rises with the size and packets/s falls: the legend
+			// goes in the corner the lines leave free.
+			p.Legend.Top = true
+			p.Legend.Left = j == 0
 			var lines []any
 			for _, tr := range transforms {
 				xys := rep.series(transport, tr, j == 1)
@@ -90,27 +105,34 @@ func (rep *Report) WriteSVG(w io.Writer) error {
 				}
 			}
 			if err := plotutil.AddLinePoints(p, lines...); err != nil {
-				return fmt.Errorf("benchrun: %w", err)
+				return nil, fmt.Errorf("benchrun: %w", err)
 			}
 			grid[i] = append(grid[i], p)
 		}
 	}
+	return grid, nil
+}
+
+// chartSize is the size of a chart of rows rows of two plots.
+func chartSize(rows int) (w, h vg.Length) {
 	const tileW, tileH = 6 * vg.Inch, 4 * vg.Inch
-	c := vgsvg.New(tileW*2, tileH*vg.Length(len(transports)))
-	tiles := draw.Tiles{Rows: len(transports), Cols: 2, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 4,
+	return tileW * 2, tileH * vg.Length(rows)
+}
+
+// drawGrid draws the plots, aligned, on dc.
+func drawGrid(grid [][]*plot.Plot, dc draw.Canvas) {
+	tiles := draw.Tiles{Rows: len(grid), Cols: 2, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 4,
 		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
-	canvases := plot.Align(grid, tiles, draw.New(c))
+	canvases := plot.Align(grid, tiles, dc)
 	for i := range grid {
 		for j := range grid[i] {
 			grid[i][j].Draw(canvases[i][j])
 		}
 	}
-	_, err := c.WriteTo(w)
-	return err
 }
 
 // series returns the mean of both directions of one transport and
-// transform by size, in Gbit/s or packets/s.
+// transform by size, in Gbit/s or millions of packets/s.
 func (rep *Report) series(transport, transform string, pps bool) plotter.XYs {
 	sum := map[int][2]float64{}
 	var sizes []int
@@ -120,7 +142,7 @@ func (rep *Report) series(transport, transform string, pps bool) plotter.XYs {
 		}
 		v := r.Gbps
 		if pps {
-			v = r.PacketsPS
+			v = r.PacketsPS / 1e6
 		}
 		s := sum[r.Size]
 		if s[1] == 0 {
