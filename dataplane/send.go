@@ -30,6 +30,8 @@ import (
  *    The batch is locked and put both on the device's encryption queue
  *    and, to keep its place, on the tunnel's outbound queue (which bounds
  *    how far the tunnel runs ahead: the reader waits when it is full).
+ *    A batch of at most inlineMax packets the reader seals itself (stage 2
+ *    without a hand-off, inline.go) before it queues it on the tunnel.
  *    A packet larger than the tunnel's MTU but within its buffer is sent
  *    (the outer packet is fragmented): path-MTU handling (ICMP Packet Too
  *    Big, RFC 4459) is a check to add after the size check.
@@ -142,9 +144,13 @@ func (t *Tunnel) RoutineReadFromTUN() {
 				c.elems = append(c.elems, elems[i])
 				elems[i] = nil
 			}
-			if len(c.elems) == 0 {
+			switch {
+			case len(c.elems) == 0:
 				d.pool.PutOutboundContainer(c)
-			} else {
+			case len(c.elems) <= inlineMax:
+				c.seal() // run to completion: no worker to wake (inline.go)
+				t.queue.outbound <- c
+			default:
 				c.Lock()
 				t.queue.outbound <- c
 				d.queue.encryption <- c
@@ -291,13 +297,18 @@ func (t *Tunnel) encodeInnerIPHeader(b []byte, n int) byte {
 func (d *Device) RoutineEncryption() {
 	defer d.workers.Done()
 	for c := range d.queue.encryption {
-		for _, e := range c.elems {
-			if e.greStart != 0 {
-				gre.GRE(e.buffer[e.greStart:e.end]).SetChecksum()
-			}
-			e.packet = c.out.sa.Seal(e.buffer[e.start:e.end], e.seq, e.nextHeader)
-		}
+		c.seal()
 		c.Unlock()
+	}
+}
+
+// seal is stage 2's work on one batch.
+func (c *outboundContainer) seal() {
+	for _, e := range c.elems {
+		if e.greStart != 0 {
+			gre.GRE(e.buffer[e.greStart:e.end]).SetChecksum()
+		}
+		e.packet = c.out.sa.Seal(e.buffer[e.start:e.end], e.seq, e.nextHeader)
 	}
 }
 
