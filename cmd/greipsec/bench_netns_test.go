@@ -46,24 +46,30 @@ func TestNetnsBench(t *testing.T) {
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 		t.Fatalf("bench --json: %v\n%s", err, stdout.String())
 	}
-	if rep.Mode != benchrun.ModeNetns || len(rep.Rows) != 4 {
-		t.Fatalf("mode %s, %d rows, want netns and 4 (esp, udp × a->b, b->a):\n%s", rep.Mode, len(rep.Rows), stdout.String())
+	if rep.Mode != benchrun.ModeNetns || len(rep.Rows) != 8 {
+		t.Fatalf("mode %s, %d rows, want netns and 8 (esp, udp × UDP 1400 bytes, TCP × a->b, b->a):\n%s", rep.Mode, len(rep.Rows), stdout.String())
 	}
 	seen := map[string]bool{}
 	for _, r := range rep.Rows {
-		seen[r.Transport+" "+r.Direction] = true
-		if r.Transform != "aes256gcm16" || r.Size != 1400 || r.Received == 0 || r.Gbps <= 0 || r.PacketsPS <= 0 ||
-			r.CPUSender <= 0 || r.CPUReceive <= 0 || r.SealGbps <= 0 {
-			t.Errorf("row %+v: want aes256gcm16, 1400 bytes and non-zero rates and CPU", r)
+		seen[r.Transport+" "+r.Load+" "+r.Direction] = true
+		if r.Transform != "aes256gcm16" || r.Gbps <= 0 || r.CPUSender <= 0 || r.CPUReceive <= 0 || r.SealGbps <= 0 {
+			t.Errorf("row %+v: want aes256gcm16, non-zero rates and CPU", r)
+		}
+		if r.Load == benchrun.LoadUDP && (r.Size != 1400 || r.Received == 0 || r.PacketsPS <= 0) {
+			t.Errorf("UDP row %+v: want 1400 bytes and packets received", r)
 		}
 	}
-	for _, k := range []string{"esp a->b", "esp b->a", "udp a->b", "udp b->a"} {
-		if !seen[k] {
-			t.Errorf("no row %s", k)
+	for _, tp := range []string{"esp", "udp"} {
+		for _, load := range []string{benchrun.LoadUDP, benchrun.LoadTCP} {
+			for _, dir := range []string{"a->b", "b->a"} {
+				if k := tp + " " + load + " " + dir; !seen[k] {
+					t.Errorf("no row %s", k)
+				}
+			}
 		}
 	}
-	if n := strings.Count(stderr.String(), "Gbit/s"); n != 4 {
-		t.Errorf("%d progress lines on stderr, want 4:\n%s", n, stderr.String())
+	if n := strings.Count(stderr.String(), "Gbit/s"); n != 8 {
+		t.Errorf("%d progress lines on stderr, want 8:\n%s", n, stderr.String())
 	}
 	b, err := os.ReadFile(svg)
 	if err != nil || !bytes.Contains(b, []byte("<svg")) || !bytes.Contains(b, []byte(">aes256gcm16<")) {

@@ -8,8 +8,9 @@
 //   - ModeNetns (root, Linux): two `greipsec up` processes with manual SAs,
 //     each in its own network namespace (package internal/lab), joined by a
 //     veth pair; a built-in UDP load generator (sendmmsg/recvmmsg, no
-//     iperf3 needed) sends through the TUN devices. CPU is the gateway
-//     processes' own, from /proc/PID/stat.
+//     iperf3 needed) sends through the TUN devices, and then one TCP stream
+//     (lab.TCPThroughput) per direction. CPU is the gateway processes' own,
+//     from /proc/PID/stat.
 //   - ModeMemory (anywhere, no privilege): two dataplane.Devices in this
 //     process joined by the in-memory link, each with an in-memory TUN
 //     device, as bench/pipeline_test.go does; no syscalls on the path. CPU is
@@ -102,30 +103,38 @@ type Row struct {
 	Mode      Mode   `json:"mode"`
 	Transport string `json:"transport"`
 	Transform string `json:"algorithm"`
-	Size      int    `json:"size"`      // inner IP packet, bytes
+	Load      string `json:"load"`      // LoadUDP or LoadTCP
+	Size      int    `json:"size"`      // inner IP packet, bytes; 0 with LoadTCP
 	Direction string `json:"direction"` // "a->b" or "b->a"
 
 	Seconds    float64 `json:"seconds"`
-	Sent       uint64  `json:"sent"`     // packets offered in the measured time (those in flight at its start arrive in it: Received may exceed Sent)
-	Received   uint64  `json:"received"` // packets delivered in the measured time
+	Sent       uint64  `json:"sent"`     // packets offered in the measured time (those in flight at its start arrive in it: Received may exceed Sent); 0 with LoadTCP
+	Received   uint64  `json:"received"` // packets delivered in the measured time; 0 with LoadTCP
 	Gbps       float64 `json:"gbit_per_s"`
-	PacketsPS  float64 `json:"packets_per_s"`
-	CPUSender  float64 `json:"cpu_sender"`   // cores used by the sending gateway (ModeNetns), or by the whole process (ModeMemory)
-	CPUReceive float64 `json:"cpu_receiver"` // cores used by the receiving gateway (ModeNetns); 0 in ModeMemory
+	PacketsPS  float64 `json:"packets_per_s"` // 0 with LoadTCP
+	CPUSender  float64 `json:"cpu_sender"`    // cores used by the sending gateway (ModeNetns), or by the whole process (ModeMemory)
+	CPUReceive float64 `json:"cpu_receiver"`  // cores used by the receiving gateway (ModeNetns); 0 in ModeMemory
 
 	// SealGbps and SealPPS are the single-core esp.SA.Seal rate of the
-	// transform for packets of Size bytes, measured in the same run.
+	// transform for packets of Size bytes (MaxSize with LoadTCP), measured
+	// in the same run.
 	SealGbps float64 `json:"seal_gbit_per_s"`
 	SealPPS  float64 `json:"seal_packets_per_s"`
 }
 
 // OfLimit is the tunnel's rate as a fraction of the single-core seal rate.
 func (r *Row) OfLimit() float64 {
-	if r.SealPPS == 0 {
+	if r.SealGbps == 0 {
 		return 0
 	}
-	return r.PacketsPS / r.SealPPS
+	return r.Gbps / r.SealGbps
 }
+
+// The loads a Row measures.
+const (
+	LoadUDP = "udp" // datagrams of Size bytes, counted at the receiving TUN device
+	LoadTCP = "tcp" // one TCP stream (ModeNetns only): goodput counted by the receiving socket
+)
 
 // Report is the result of Run.
 type Report struct {
@@ -259,6 +268,10 @@ type runner interface {
 	// measure sends packets of size bytes from a to b (reverse: b to a) for
 	// warmup then d, and fills in the measured fields of row.
 	measure(ctx context.Context, size int, reverse bool, warmup, d time.Duration, row *Row) error
+	// measureTCP sends one TCP stream from a to b (reverse: b to a) for d
+	// and fills in the measured fields of row; errNoTCP if the runner
+	// has no TCP stack.
+	measureTCP(ctx context.Context, reverse bool, d time.Duration, row *Row) error
 	// teardown stops what setup started.
 	teardown()
 	// close releases what the runner holds across setups.
@@ -291,7 +304,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		size int
 	}
 	seals := map[sealKey][2]float64{}
-	total := len(o.Transports) * len(o.Transforms) * len(o.Sizes) * 2
+	loads := o.Sizes // UDP sizes, then 0 for TCP
+	if o.Mode == ModeNetns {
+		loads = append(slices.Clip(loads), 0)
+	}
+	total := len(o.Transports) * len(o.Transforms) * len(loads) * 2
 	n := 0
 	fmt.Fprintf(o.Progress, "greipsec bench: %s mode, %d measurements of %v each (+%v warm-up)\n",
 		o.Mode, total, o.Duration, o.warmup())
@@ -303,10 +320,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			if err := r.setup(ctx, transport, tr); err != nil {
 				return rep, err
 			}
-			for _, size := range o.Sizes {
+			for _, size := range loads {
 				k := sealKey{tr, size}
+				if size == 0 {
+					k.size = MaxSize
+				}
 				if _, ok := seals[k]; !ok {
-					gbps, pps, err := SealRate(tr, size, min(o.Duration/2, 500*time.Millisecond))
+					gbps, pps, err := SealRate(tr, k.size, min(o.Duration/2, 500*time.Millisecond))
 					if err != nil {
 						r.teardown()
 						return rep, err
@@ -315,22 +335,33 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				}
 				for _, reverse := range []bool{false, true} {
 					n++
-					row := Row{Mode: o.Mode, Transport: transport, Transform: tr.String(), Size: size, Direction: "a->b",
+					row := Row{Mode: o.Mode, Transport: transport, Transform: tr.String(), Load: LoadUDP, Size: size, Direction: "a->b",
 						SealGbps: seals[k][0], SealPPS: seals[k][1]}
 					if reverse {
 						row.Direction = "b->a"
 					}
-					err := r.measure(ctx, size, reverse, o.warmup(), o.Duration, &row)
-					if err == nil && row.Received == 0 {
-						err = errors.New("no packet arrived")
+					what := fmt.Sprintf("%d B", size)
+					var err error
+					if size == 0 {
+						row.Load, what = LoadTCP, "TCP"
+						err = r.measureTCP(ctx, reverse, o.Duration, &row)
+					} else {
+						err = r.measure(ctx, size, reverse, o.warmup(), o.Duration, &row)
+					}
+					if err == nil && row.Gbps == 0 {
+						err = errors.New("nothing arrived")
 					}
 					if err != nil {
 						r.teardown()
-						return rep, fmt.Errorf("benchrun: %s %s %d bytes %s: %w", transport, tr, size, row.Direction, err)
+						return rep, fmt.Errorf("benchrun: %s %s %s %s: %w", transport, tr, what, row.Direction, err)
 					}
 					rep.Rows = append(rep.Rows, row)
-					fmt.Fprintf(o.Progress, "[%d/%d] %-4s %-17s %4d B %s  %7.3f Gbit/s %9.0f packets/s\n",
-						n, total, transport, tr, size, row.Direction, row.Gbps, row.PacketsPS)
+					pps := ""
+					if row.Load == LoadUDP {
+						pps = fmt.Sprintf(" %9.0f packets/s", row.PacketsPS)
+					}
+					fmt.Fprintf(o.Progress, "[%d/%d] %-4s %-17s %6s %s  %7.3f Gbit/s%s\n",
+						n, total, transport, tr, what, row.Direction, row.Gbps, pps)
 				}
 			}
 			r.teardown()

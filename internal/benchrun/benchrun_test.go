@@ -37,7 +37,7 @@ func checkRows(t *testing.T, rep *Report, transports []string, transforms []esp.
 			t.Errorf("unexpected or repeated row %s", k)
 		}
 		delete(want, k)
-		if r.Received == 0 || r.Sent == 0 || r.Gbps <= 0 || r.PacketsPS <= 0 || r.SealGbps <= 0 || r.SealPPS <= 0 ||
+		if r.Load != LoadUDP || r.Received == 0 || r.Sent == 0 || r.Gbps <= 0 || r.PacketsPS <= 0 || r.SealGbps <= 0 || r.SealPPS <= 0 ||
 			r.CPUSender <= 0 || r.Seconds <= 0 {
 			t.Errorf("row %s: zero or inconsistent measurement: %+v", k, r)
 		}

@@ -3,6 +3,7 @@ package benchrun
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -228,6 +229,12 @@ func waitQuiet(c *atomic.Uint64, timeout time.Duration) {
 		}
 		last = n
 	}
+}
+
+// measureTCP is not possible in memory mode: there is no TCP stack on the
+// in-memory TUN devices.
+func (r *memoryRunner) measureTCP(context.Context, bool, time.Duration, *Row) error {
+	return errors.New("benchrun: no TCP in memory mode")
 }
 
 func (r *memoryRunner) teardown() {

@@ -234,6 +234,32 @@ func (r *netnsRunner) measure(ctx context.Context, size int, reverse bool, warmu
 // sendmmsg or recvmmsg.
 const batch = 64
 
+func (r *netnsRunner) measureTCP(ctx context.Context, reverse bool, d time.Duration, row *Row) error {
+	from, to, dst := &r.lab.A, &r.lab.B, netnsInnerB
+	sender, receiver := r.stats[0], r.stats[1]
+	if reverse {
+		from, to, dst = to, from, netnsInnerA
+		sender, receiver = receiver, sender
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	t0, s0, r0 := time.Now(), sender.cpu(), receiver.cpu()
+	bps, err := r.lab.TCPThroughput(from, to, dst, d)
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(t0)
+	row.Seconds = elapsed.Seconds()
+	row.Gbps = bps / 1e9
+	row.CPUSender = (sender.cpu() - s0).Seconds() / elapsed.Seconds()
+	row.CPUReceive = (receiver.cpu() - r0).Seconds() / elapsed.Seconds()
+	if msg := r.exitedLogs(); msg != "" {
+		return errors.New("a gateway exited" + msg)
+	}
+	return nil
+}
+
 // netnsWindow is how many datagrams the load generator keeps in flight
 // through the tunnel, as a transport with flow control would: an open-loop
 // sender on a small machine spends the CPU the gateways need on packets

@@ -23,5 +23,6 @@ func (*netnsRunner) setup(context.Context, string, esp.Transform) error { return
 func (*netnsRunner) measure(context.Context, int, bool, time.Duration, time.Duration, *Row) error {
 	return errNoNetns
 }
-func (*netnsRunner) teardown()    {}
-func (*netnsRunner) close() error { return nil }
+func (*netnsRunner) measureTCP(context.Context, bool, time.Duration, *Row) error { return errNoNetns }
+func (*netnsRunner) teardown()                                                   {}
+func (*netnsRunner) close() error                                                { return nil }

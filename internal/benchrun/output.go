@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"text/tabwriter"
 
 	"gonum.org/v1/plot"
@@ -21,7 +22,7 @@ import (
 func (rep *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "greipsec bench, %s mode, %s, %s: %s, %d CPUs (GOMAXPROCS %d), %s, %.3gs per direction\n",
 		rep.Mode, rep.Start.Format("2006-01-02 15:04 MST"), rep.GoVersion, rep.CPU, rep.NumCPU, rep.GOMAXPROCS,
-		map[Mode]string{ModeNetns: "two greipsec processes in network namespaces over a veth pair, UDP load through the TUN devices",
+		map[Mode]string{ModeNetns: "two greipsec processes in network namespaces over a veth pair, UDP and TCP through the TUN devices",
 			ModeMemory: "two dataplanes in one process over the in-memory link and TUN devices"}[rep.Mode],
 		rep.Duration)
 	cpuHead := "cpu tx gw\tcpu rx gw"
@@ -35,14 +36,19 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		if rep.Mode == ModeMemory {
 			cpu = percent(r.CPUSender) + "\t"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%.3f\t%.0f\t%s\t%.2f\t%s\t\n", r.Transport, r.Transform, r.Size, r.Direction,
-			r.Gbps, r.PacketsPS, cpu, r.SealGbps, percent(r.OfLimit()))
+		size, pps := strconv.Itoa(r.Size), strconv.FormatFloat(r.PacketsPS, 'f', 0, 64)
+		if r.Load == LoadTCP {
+			size, pps = "tcp", "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.3f\t%s\t%s\t%.2f\t%s\t\n", r.Transport, r.Transform, size, r.Direction,
+			r.Gbps, pps, cpu, r.SealGbps, percent(r.OfLimit()))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintln(w, "Rates count inner IP packets delivered to the receiving TUN device; cpu is cores used (100% = one core);\n"+
-		"\"of seal\" compares with one core sealing ESP of the same transform and size in a loop, the crypto limit.")
+	_, err := fmt.Fprintln(w, "Rates count inner IP packets delivered to the receiving TUN device (tcp: one TCP stream's goodput);\n"+
+		"cpu is cores used (100% = one core); \"of seal\" compares with one core sealing ESP of the same transform\n"+
+		"and size (tcp: 1400 bytes) in a loop, the crypto limit.")
 	return err
 }
 
@@ -137,7 +143,7 @@ func (rep *Report) series(transport, transform string, pps bool) plotter.XYs {
 	sum := map[int][2]float64{}
 	var sizes []int
 	for _, r := range rep.Rows {
-		if r.Transport != transport || r.Transform != transform {
+		if r.Transport != transport || r.Transform != transform || r.Load != LoadUDP {
 			continue
 		}
 		v := r.Gbps
