@@ -91,7 +91,7 @@ Progress goes to standard error; the table (or JSON) to standard output.`,
 				}
 			}
 			if err != nil {
-				return fmt.Errorf("bench: %w", err)
+				return fmt.Errorf("bench: %s", trimPkg(err))
 			}
 			return nil
 		}

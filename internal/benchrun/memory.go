@@ -43,6 +43,7 @@ type memoryRunner struct {
 	tunA, tunB *tun.Memory
 	srcA, srcB *memSource
 	rxA, rxB   atomic.Uint64 // packets delivered to A's and B's TUN device
+	credit     chan struct{} // the sinks' nudge to a source waiting for its window
 	quit       chan struct{} // closed by teardown: idle sources return
 }
 
@@ -142,8 +143,19 @@ func (r *memoryRunner) setup(_ context.Context, transport string, tr esp.Transfo
 	r.tunB = tun.NewMemory("b", mtu, conn.IdealBatchSize)
 	r.tunA.SetSource(r.srcA.fill)
 	r.tunB.SetSource(r.srcB.fill)
-	r.tunA.SetSink(func([]byte) { r.rxA.Add(1) })
-	r.tunB.SetSink(func([]byte) { r.rxB.Add(1) })
+	r.credit = make(chan struct{}, 1)
+	sink := func(rx *atomic.Uint64) func([]byte) {
+		return func([]byte) {
+			if rx.Add(1)%64 == 0 {
+				select {
+				case r.credit <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}
+	r.tunA.SetSink(sink(&r.rxA))
+	r.tunB.SetSink(sink(&r.rxB))
 	if r.tb, err = r.db.AddTunnel(cb, r.tunB); err != nil {
 		r.teardown()
 		return fmt.Errorf("benchrun: %w", err)
@@ -168,28 +180,9 @@ func (r *memoryRunner) measure(ctx context.Context, size int, reverse bool, warm
 		pkt:    udpPacket(size, from, to),
 		end:    time.Now().Add(warmup + d),
 		done:   make(chan struct{}),
-		credit: make(chan struct{}, 1),
+		credit: r.credit,
 	}
 	p.settled = func() uint64 { return rx.Load() - rx0 + dropped() - drop0 }
-	// The sink cannot reach the phase without a per-packet branch on it,
-	// so a ticker nudges the source while the window is full.
-	stopNudge := make(chan struct{})
-	go func() {
-		t := time.NewTicker(200 * time.Microsecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stopNudge:
-				return
-			case <-t.C:
-				select {
-				case p.credit <- struct{}{}:
-				default:
-				}
-			}
-		}
-	}()
-	defer close(stopNudge)
 	select {
 	case src.phases <- p:
 	case <-ctx.Done():
