@@ -55,6 +55,9 @@ func TestNetnsBench(t *testing.T) {
 		if r.Transform != "aes256gcm16" || r.Gbps <= 0 || r.CPUSender <= 0 || r.CPUReceive <= 0 || r.SealGbps <= 0 {
 			t.Errorf("row %+v: want aes256gcm16, non-zero rates and CPU", r)
 		}
+		if r.Load == benchrun.LoadTCP && (r.PingVethUs <= 0 || r.PingIdleUs <= 0 || r.PingLoadUs <= 0) {
+			t.Errorf("TCP row %+v: want the ping round-trip times", r)
+		}
 		if r.Load == benchrun.LoadUDP && (r.Size != 1400 || r.Received == 0 || r.PacketsPS <= 0) {
 			t.Errorf("UDP row %+v: want 1400 bytes and packets received", r)
 		}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -244,12 +245,50 @@ func (r *netnsRunner) measureTCP(ctx context.Context, reverse bool, d time.Durat
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	veth, err := r.lab.PingRTTs(from, to.Addr4.Addr(), 5, time.Second)
+	if err != nil {
+		return err
+	}
+	idle, err := r.lab.PingRTTs(from, dst, 5, time.Second)
+	if err != nil {
+		return err
+	}
+	// Pings through the tunnel every 20 ms while the stream runs, from a
+	// fifth of the way in (the stream has ramped up) to its end.
+	var loaded []time.Duration
+	pingDone := make(chan struct{})
+	streamDone := make(chan struct{})
+	go func() {
+		defer close(pingDone)
+		select {
+		case <-time.After(d / 5):
+		case <-streamDone:
+			return
+		}
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-streamDone:
+				return
+			case <-tick.C:
+			}
+			rtts, err := r.lab.PingRTTs(from, dst, 1, time.Second)
+			if err != nil {
+				return
+			}
+			loaded = append(loaded, rtts...)
+		}
+	}()
 	t0, s0, r0 := time.Now(), sender.cpu(), receiver.cpu()
 	bps, err := r.lab.TCPThroughput(from, to, dst, d)
+	close(streamDone)
+	<-pingDone
 	if err != nil {
 		return err
 	}
 	elapsed := time.Since(t0)
+	row.PingVethUs, row.PingIdleUs, row.PingLoadUs = medianUs(veth), medianUs(idle), medianUs(loaded)
 	row.Seconds = elapsed.Seconds()
 	row.Gbps = bps / 1e9
 	row.CPUSender = (sender.cpu() - s0).Seconds() / elapsed.Seconds()
@@ -258,6 +297,16 @@ func (r *netnsRunner) measureTCP(ctx context.Context, reverse bool, d time.Durat
 		return errors.New("a gateway exited" + msg)
 	}
 	return nil
+}
+
+// medianUs returns the median of rtts in microseconds, or 0 for none.
+func medianUs(rtts []time.Duration) float64 {
+	if len(rtts) == 0 {
+		return 0
+	}
+	s := slices.Clone(rtts)
+	slices.Sort(s)
+	return float64(s[len(s)/2]) / float64(time.Microsecond)
 }
 
 // netnsWindow is how many datagrams the load generator keeps in flight

@@ -46,10 +46,40 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if err := rep.writeLatency(w); err != nil {
+		return err
+	}
 	_, err := fmt.Fprintln(w, "Rates count inner IP packets delivered to the receiving TUN device (tcp: one TCP stream's goodput);\n"+
 		"cpu is cores used (100% = one core); \"of seal\" compares with one core sealing ESP of the same transform\n"+
 		"and size (tcp: 1400 bytes) in a loop, the crypto limit.")
 	return err
+}
+
+// writeLatency writes the ping round-trip times of the TCP rows, if any.
+func (rep *Report) writeLatency(w io.Writer) error {
+	var tcp []Row
+	for _, r := range rep.Rows {
+		if r.Load == LoadTCP {
+			tcp = append(tcp, r)
+		}
+	}
+	if len(tcp) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "\nping round-trip time from the sending side, median:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "transport\talgorithm\tdirection\tbare veth\ttunnel, idle\ttunnel, under TCP load\t\n")
+	us := func(v float64) string {
+		if v == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.0f µs", v)
+	}
+	for _, r := range tcp {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Transport, r.Transform, r.Direction,
+			us(r.PingVethUs), us(r.PingIdleUs), us(r.PingLoadUs))
+	}
+	return tw.Flush()
 }
 
 func percent(f float64) string { return fmt.Sprintf("%.0f%%", f*100) }
