@@ -129,6 +129,31 @@ func waitPing(t *testing.T, l *lab.Lab, from *lab.Host, dst string) {
 	}
 }
 
+// waitSettled waits until both gateways show the tunnel up with the same
+// IKE SA and crossed Child SAs, unchanged for 3 s. Both sides of the
+// example configurations initiate at start, and an IKE_SA_INIT sent before
+// the peer listened is answered at its retransmission 2 s later: the two
+// IKE SAs then cross (ikev2/crossing.go) and one Child SA replaces the
+// other. Tests that compare SAs over time start after that.
+func waitSettled(t *testing.T, a, b *gwProc, name string) {
+	t.Helper()
+	var key string
+	var since time.Time
+	if !lab.WaitFor(30*time.Second, func() bool {
+		sa, sb := a.show(t, name), b.show(t, name)
+		if !childUp(&sa) || !childUp(&sb) || sa.IKE.SPIi != sb.IKE.SPIi || sa.ChildSAs[0].InSPI != sb.ChildSAs[0].OutSPI {
+			key = ""
+			return false
+		}
+		if k := sa.IKE.SPIi + "/" + sa.ChildSAs[0].InSPI; k != key {
+			key, since = k, time.Now()
+		}
+		return time.Since(since) >= 3*time.Second
+	}) {
+		t.Fatalf("%s did not settle on one IKE SA and Child SA within 30 s", name)
+	}
+}
+
 // childUp reports whether a tunnel has an established IKE SA and an
 // installed Child SA.
 func childUp(st *gateway.TunnelStatus) bool {
@@ -150,6 +175,7 @@ func TestNetnsOperate(t *testing.T) {
 	a := startUp(t, l, &l.A, exampleConfig(t, "site-a.toml"), "--metrics", "127.0.0.1:9712")
 	b := startUp(t, l, &l.B, exampleConfig(t, "site-b.toml"))
 	waitPing(t, l, &l.A, "10.255.0.2")
+	waitSettled(t, a, b, "gre0")
 
 	t.Run("show", func(t *testing.T) {
 		sa, sb := a.show(t, "gre0"), b.show(t, "gre0")
@@ -407,6 +433,7 @@ func TestNetnsReload(t *testing.T) {
 	a := startUp(t, l, &l.A, cfgA)
 	b := startUp(t, l, &l.B, cfgB)
 	waitPing(t, l, &l.A, "10.255.0.2")
+	waitSettled(t, a, b, "gre0")
 	before := a.show(t, "gre0")
 
 	p, err := l.StartPinger(&l.A, netip.MustParseAddr("10.255.0.2"), 10*time.Millisecond)
