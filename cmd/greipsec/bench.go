@@ -27,7 +27,9 @@ algorithm and size: how close the tunnel comes to the crypto limit.
 
 As root on Linux (--mode netns, the default there) the two gateways are
 "greipsec up" processes with manual keys in two network namespaces joined by
-a veth link; everything is removed afterwards. Otherwise (--mode memory) they
+a veth link; each pair also carries one TCP stream per direction, with ping
+round-trip times over the bare link, through the idle tunnel and under the
+stream; everything is removed afterwards. Otherwise (--mode memory) they
 are two dataplanes in this process over an in-memory link and in-memory TUN
 devices: no privilege and no system calls on the path.
 
