@@ -375,3 +375,30 @@ func (e *memoryEnd) peerEP(t *testing.T) conn.Endpoint {
 	}
 	return ep
 }
+
+// TestRouteIPv4OnlySelectors: a route-mode Child SA whose selectors are
+// IPv4 only (0.0.0.0/0 both ways, as a peer without IPv6 negotiates them)
+// carries no IPv6: what the host sends into the tunnel of the other family,
+// such as a router solicitation from fe80:: to ff02::2, is not sealed but
+// counted as NoPolicy (issue 8).
+func TestRouteIPv4OnlySelectors(t *testing.T) {
+	p := ikePair(t, ModeRoute, 0)
+	v4 := &Selectors{Local: []Selector{{Prefix: pfx("0.0.0.0/0")}}, Peer: []Selector{{Prefix: pfx("0.0.0.0/0")}}}
+	a, _ := tunnelConfigs(ModeRoute, TransportESP, esp.AES256GCM16, true)
+	osa, err := esp.NewSA(*a.Outbound) // nothing was sealed with the one ikePair installed
+	if err == nil {
+		err = p.ta.SetOutboundSA(osa, v4)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := [][]byte{udpPacket(addr("10.1.0.5"), addr("10.2.0.7"), 10)}
+	sent := p.linkA.Sent()
+	p.tunA.Inject(udpPacket(addr("fe80::1"), addr("ff02::2"), 8))
+	p.tunA.Inject(udpPacket(addr("fd00:1::5"), addr("fd00:2::7"), 8))
+	eventually(t, "2 NoPolicy drops", func() bool { return p.ta.Stats().NoPolicy.Load() == 2 })
+	exchange(t, p.tunA, p.tunB, good)
+	if got := p.linkA.Sent() - sent; got != 1 {
+		t.Errorf("A sent %d ESP packets, want only the IPv4 one", got)
+	}
+}

@@ -356,11 +356,19 @@ func (t *Tunnel) decapsulate(path *outerPath, e *inboundElement) ([]byte, bool) 
 		nh = ipProtoIPv4
 	case gre.ProtocolIPv6:
 		nh = ipProtoIPv6
+	case gre.ProtocolKeepalive:
+		t.stats.KeepaliveReplies.Add(1) // keepalive.go
+		return nil, false
 	default:
 		e.in.sa.CountDrop(esp.DropGRE)
 		return nil, false
 	}
-	return t.checkInner(e, p[n:], nh)
+	inner, ok := t.checkInner(e, p[n:], nh)
+	if ok && t.isKeepalive(inner) {
+		t.reflect(inner)
+		return nil, false
+	}
+	return inner, ok
 }
 
 func (t *Tunnel) dropNextHeader(e *inboundElement) ([]byte, bool) {

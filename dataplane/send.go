@@ -113,7 +113,10 @@ func (t *Tunnel) RoutineReadFromTUN() {
 				d.putOutboundElement(e)
 			}
 		}
+		t.sendMu.Lock()
+		t.outClosed = true
 		close(t.queue.outbound)
+		t.sendMu.Unlock()
 		d.readers.Done()
 	}()
 	// fill gives every slot a buffer; false once the Device is closed.
@@ -133,6 +136,7 @@ func (t *Tunnel) RoutineReadFromTUN() {
 	for fill() {
 		n, err := t.tun.Read(bufs, sizes, outboundOffset)
 		if n > 0 {
+			t.sendMu.Lock() // keepalives (inject) take turns with batches
 			c := d.pool.GetOutboundContainer()
 			c.tunnel = t
 			c.out = t.outbound.Load()
@@ -155,6 +159,7 @@ func (t *Tunnel) RoutineReadFromTUN() {
 				t.queue.outbound <- c
 				d.queue.encryption <- c
 			}
+			t.sendMu.Unlock()
 		}
 		if err == nil {
 			errs = 0

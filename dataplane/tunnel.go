@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 
 	"golang.zx2c4.com/wireguard/conn"
@@ -41,8 +42,14 @@ type Tunnel struct {
 	sendErrs, writeErrs, readErrs *errorLog
 
 	// greSeq is the last GRE sequence number sent (RFC 2890 §2.2). Only
-	// RoutineReadFromTUN touches it.
+	// RoutineReadFromTUN and inject touch it, holding sendMu.
 	greSeq uint32
+
+	// sendMu is held by RoutineReadFromTUN while it assigns sequence
+	// numbers to a batch and queues it, and by inject (keepalive.go), so
+	// that the two take turns. outClosed: the outbound queue is closed.
+	sendMu    sync.Mutex
+	outClosed bool
 
 	queue struct {
 		outbound chan *outboundContainer // closed by RoutineReadFromTUN
@@ -87,6 +94,12 @@ type TunnelStats struct {
 	ReadErrors   atomic.Uint64 // TUN reads that failed
 	BadSource    atomic.Uint64 // inbound ESP from an outer source other than the peer, dropped before decryption
 	QueueFull    atomic.Uint64 // inbound packets dropped because the tunnel had its share in flight (slow TUN device)
+
+	// GRE keepalives (keepalive.go).
+	KeepalivesSent      atomic.Uint64 // keepalive requests sent (SendKeepalive)
+	KeepaliveReplies    atomic.Uint64 // GRE packets of Protocol Type 0 received: replies to ours
+	KeepalivesReflected atomic.Uint64 // the peer's keepalive requests sent back to it in the tunnel
+	KeepaliveDrops      atomic.Uint64 // keepalives not sent for want of a free buffer
 }
 
 func (c *TunnelConfig) check() error {
@@ -308,5 +321,7 @@ func (s *TunnelStats) LogValue() slog.Value {
 		slog.Uint64("too_big", s.TooBig.Load()), slog.Uint64("send_errors", s.SendErrors.Load()),
 		slog.Uint64("write_errors", s.WriteErrors.Load()), slog.Uint64("read_errors", s.ReadErrors.Load()),
 		slog.Uint64("bad_source", s.BadSource.Load()), slog.Uint64("queue_full", s.QueueFull.Load()),
+		slog.Uint64("keepalives_sent", s.KeepalivesSent.Load()), slog.Uint64("keepalive_replies", s.KeepaliveReplies.Load()),
+		slog.Uint64("keepalives_reflected", s.KeepalivesReflected.Load()), slog.Uint64("keepalive_drops", s.KeepaliveDrops.Load()),
 	)
 }

@@ -95,6 +95,10 @@ type tunnel struct {
 	manual *manualActivity
 	// services are a netstack tunnel's proxies and forwards (netstack.go).
 	services atomic.Pointer[services]
+	// link sets the inner interface's carrier; keepalive, if not nil,
+	// sends GRE keepalives (keepalive.go).
+	link      *linkState
+	keepalive *keepalive
 }
 
 // New starts a gateway for cfg: it checks the IKE configuration of every
@@ -253,11 +257,16 @@ func (g *Gateway) startTunnel(p *prepared) (*tunnel, error) {
 		return nil, fmt.Errorf("tunnel %q: %w", dc.Name, withHint(err))
 	}
 	t := &tunnel{cfg: p.cfg, dp: dt, mtu: p.mtu, inner: inner}
+	t.link = g.newLinkState(&p.cfg, inner)
 	// A netstack tunnel's proxies and forwards: a listener that cannot be
 	// opened fails the start before IKE sends anything.
 	err = g.startServices(t)
 	if err == nil && p.session != nil {
-		t.peer, err = g.ike.addPeer(p.ike, p.session, dt)
+		var follow func(up bool)
+		if p.cfg.LinkFollowsIKE {
+			follow = t.link.setIKE
+		}
+		t.peer, err = g.ike.addPeer(p.ike, p.session, dt, follow)
 		if err != nil {
 			t.stopServices()
 		}
@@ -269,6 +278,7 @@ func (g *Gateway) startTunnel(p *prepared) (*tunnel, error) {
 		undoInner(g.log, dc.Name, inner)
 		return nil, fmt.Errorf("tunnel %q: %w", dc.Name, withHint(err))
 	}
+	g.startKeepalive(t, t.link)
 	if p.session == nil {
 		t.manual = &manualActivity{started: time.Now()}
 		if g.state != nil {
@@ -285,12 +295,24 @@ func (g *Gateway) startTunnel(p *prepared) (*tunnel, error) {
 	return t, nil
 }
 
+// newLinkState returns the carrier control of tunnel c's inner interface
+// (keepalive.go). With link-follows-ike, the carrier goes off now, until
+// the first IKE SA is up.
+func (g *Gateway) newLinkState(c *config.Tunnel, inner Inner) *linkState {
+	l := &linkState{g: g, name: c.Dataplane.Name, iface: c.Dataplane.Interface, set: inner.SetCarrier}
+	if c.LinkFollowsIKE && l.set != nil {
+		l.setIKE(false)
+	}
+	return l
+}
+
 // stopTunnel takes a running tunnel down: its IKE SA is deleted (DELETE
 // sent while the sockets are open), then the dataplane tunnel is removed
 // and the inner device's configuration undone.
 func (g *Gateway) stopTunnel(t *tunnel) error {
 	name := t.cfg.Dataplane.Name
 	t.stopServices()
+	t.stopKeepalive()
 	if t.peer != nil {
 		g.ike.removePeer(t.peer)
 	}

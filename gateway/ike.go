@@ -75,8 +75,10 @@ func newIKERunner(log *slog.Logger, listen ListenFunc) *ikeRunner {
 
 // addPeer adds the IKE session s of tunnel t and starts it: it opens the
 // port 500 socket of cfg.LocalAddr if no peer uses it yet, unless IKE
-// starts on the ESP-in-UDP port (cfg.StartNATT).
-func (r *ikeRunner) addPeer(cfg *ikev2.Config, s *ikev2.Session, t *dataplane.Tunnel) (*ikePeer, error) {
+// starts on the ESP-in-UDP port (cfg.StartNATT). link, if not nil, is
+// called on the session's goroutine each time the tunnel gains or loses its
+// IKE SA (link-follows-ike).
+func (r *ikeRunner) addPeer(cfg *ikev2.Config, s *ikev2.Session, t *dataplane.Tunnel, link func(up bool)) (*ikePeer, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	cur := *r.peers.Load()
@@ -99,6 +101,7 @@ func (r *ikeRunner) addPeer(cfg *ikev2.Config, s *ikev2.Session, t *dataplane.Tu
 		sock.refs++ // with StartNATT, no port 500: IKE is on the ESP-in-UDP socket
 	}
 	p := newIKEPeer(r, cfg, s, t)
+	p.link = link
 	next := maps.Clone(cur)
 	next[cfg.PeerAddr] = p
 	r.peers.Store(&next)

@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"net"
+	"runtime"
 	"time"
 
 	"github.com/greipsec/greipsec/gateway/config"
@@ -20,6 +21,9 @@ type Inner struct {
 	// closed Device, and should return once the interface is gone, so that
 	// a tunnel of the same name can be started again at once.
 	Undo func() error
+	// SetCarrier, if not nil, turns the interface's carrier on or off
+	// (tun.SetCarrier), for link-follows-ike.
+	SetCarrier func(up bool) error
 }
 
 // InnerFunc creates and configures the inner device of tunnel t, whose
@@ -45,11 +49,21 @@ func TUNInner(t *config.Tunnel, mtu int) (Inner, error) {
 		waitInterfaceGone(name)
 		return Inner{}, fmt.Errorf("configure TUN device %s: %w", name, err)
 	}
-	return Inner{Device: dev, Undo: func() error {
+	// Nobody else reads the device's link events; unread, they would
+	// block wireguard-go's netlink listener after a few carrier changes.
+	go func() {
+		for range dev.Events() {
+		}
+	}()
+	in := Inner{Device: dev, Undo: func() error {
 		err := undo()
 		waitInterfaceGone(name)
 		return err
-	}}, nil
+	}}
+	if runtime.GOOS == "linux" { // TUNSETCARRIER
+		in.SetCarrier = func(up bool) error { return tun.SetCarrier(dev, up) }
+	}
+	return in, nil
 }
 
 // interfaceGoneTimeout bounds how long waitInterfaceGone waits: the kernel

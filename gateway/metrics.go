@@ -57,6 +57,10 @@ var (
 	mIKEDrops = prometheus.NewDesc("greipsec_ike_dropped_messages_total",
 		"IKE messages dropped before their session, by reason; send_error counts datagrams that could not be sent.",
 		[]string{"reason"}, nil)
+	mGREKeepaliveUp = prometheus.NewDesc("greipsec_gre_keepalive_up",
+		"0 once the peer has not answered GRE keepalives for keepalive-retries intervals, else 1 (GRE tunnels).", []string{"tunnel"}, nil)
+	mGREKeepalives = prometheus.NewDesc("greipsec_gre_keepalives_total",
+		"GRE keepalives: sent (ours), replies (to ours), reflected (the peer's, sent back), dropped (no buffer).", []string{"tunnel", "kind"}, nil)
 	mReady = prometheus.NewDesc("greipsec_ready",
 		"1 once every tunnel of the configuration is up and the gateway is not reloading or stopping.", nil, nil)
 	mBuild = prometheus.NewDesc("greipsec_build_info",
@@ -76,7 +80,7 @@ func (g *Gateway) Collector() prometheus.Collector { return collector{g} }
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mTunnelInfo, mTxPackets, mTxBytes, mRxPackets, mRxBytes, mDrops, mMTU,
 		mIKEUp, mIKEState, mChildSAs, mEstablished, mDowns, mRekeys, mInstallFailed, mIKEEstablishedSeconds,
-		mDeviceDrops, mKeepalives, mIKEDrops, mReady, mBuild, mListenerConns, mListenerActive, mListenerDropped} {
+		mDeviceDrops, mKeepalives, mIKEDrops, mGREKeepaliveUp, mGREKeepalives, mReady, mBuild, mListenerConns, mListenerActive, mListenerDropped} {
 		ch <- d
 	}
 }
@@ -101,6 +105,17 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(mMTU, float64(t.MTU), t.Name)
 		gauge(mChildSAs, float64(len(t.ChildSAs)), t.Name)
 		collectListeners(t.Name, t.Netstack, counter, gauge)
+		if ka := t.Keepalive; ka != nil {
+			up := 0.0
+			if ka.Up {
+				up = 1
+			}
+			gauge(mGREKeepaliveUp, up, t.Name)
+			counter(mGREKeepalives, ka.Sent, t.Name, "sent")
+			counter(mGREKeepalives, ka.Replies, t.Name, "replies")
+			counter(mGREKeepalives, ka.Reflected, t.Name, "reflected")
+			counter(mGREKeepalives, ka.Drops, t.Name, "dropped")
+		}
 		if t.IKE == nil {
 			continue
 		}

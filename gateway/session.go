@@ -43,9 +43,11 @@ type ikePeer struct {
 	superseded map[uint32]bool
 	// pending is a rekeyed Child SA not yet used for sending.
 	pending *pendingSwitch
-	held    bool       // terminated by the operator: nothing starts it again but initiate
-	up      bool       // an IKE SA was established at the last flush
-	trace   traceLimit // per-message debug lines
+	held    bool // terminated by the operator: nothing starts it again but initiate
+	up      bool // an IKE SA was established at the last flush
+	// link, if not nil, is told when up changes (link-follows-ike).
+	link  func(up bool)
+	trace traceLimit // per-message debug lines
 
 	counts peerCounters
 }
@@ -260,6 +262,9 @@ func (p *ikePeer) flush() {
 			continue
 		}
 		p.handle(ev)
+	}
+	if up := p.session.Established(); up != p.up && p.link != nil {
+		p.link(up)
 	}
 	p.up = p.session.Established()
 	if !p.up {

@@ -68,6 +68,23 @@ type TunnelStatus struct {
 	// seconds after a rekey, while the replaced one waits for its DELETE and
 	// then catches the packets still on their way. Manual keys show as one.
 	ChildSAs []ChildSAStatus `json:"child_sas"`
+	// GRE keepalives: the peer's reflected, and, with [tunnel.gre]
+	// keepalive, ours sent and answered. Nil in route mode.
+	Keepalive *KeepaliveStatus `json:"keepalive,omitempty"`
+}
+
+// KeepaliveStatus is a GRE tunnel's keepalives (keepalive.go).
+type KeepaliveStatus struct {
+	// IntervalSeconds and Retries are the configured sender, 0 for none.
+	IntervalSeconds float64 `json:"interval_seconds"`
+	Retries         int     `json:"retries"`
+	// Up is false once Retries intervals passed without a reply (always
+	// true without a sender).
+	Up        bool   `json:"up"`
+	Sent      uint64 `json:"sent"`
+	Replies   uint64 `json:"replies"`
+	Reflected uint64 `json:"reflected"`
+	Drops     uint64 `json:"drops"`
 }
 
 // Traffic counts inner packets and bytes each way.
@@ -249,6 +266,14 @@ func (t *tunnel) status(now time.Time) TunnelStatus {
 	ts.Drops["too_big"] = s.TooBig.Load()
 	ts.Drops["bad_source"] = s.BadSource.Load()
 	ts.Drops["queue_full"] = s.QueueFull.Load()
+	if dc.Mode != dataplane.ModeRoute {
+		ka := &KeepaliveStatus{Up: true, Sent: s.KeepalivesSent.Load(), Replies: s.KeepaliveReplies.Load(),
+			Reflected: s.KeepalivesReflected.Load(), Drops: s.KeepaliveDrops.Load()}
+		if k := t.keepalive; k != nil {
+			ka.IntervalSeconds, ka.Retries, ka.Up = k.interval.Seconds(), k.retries, !k.down.Load()
+		}
+		ts.Keepalive = ka
+	}
 	return ts
 }
 

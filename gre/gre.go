@@ -32,6 +32,11 @@ import (
 const (
 	ProtocolIPv4 = 0x0800
 	ProtocolIPv6 = 0x86DD
+	// ProtocolKeepalive (0) is the Protocol Type of the GRE packet a
+	// keepalive asks the peer to send back, as Cisco IOS and OpenBSD
+	// gre(4) build them (package dataplane, keepalive.go); RFC 2784
+	// assigns it nothing.
+	ProtocolKeepalive = 0
 )
 
 // Header sizes.

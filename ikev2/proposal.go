@@ -191,6 +191,10 @@ func splitProposals(what, s string) ([]string, error) {
 // proposal is dropped, and names the PRF when no prfNNN keyword does
 // ("aes256gcm16-sha384-ecp384" is "aes256gcm16-prfsha384-ecp384").
 //
+// A proposal may also be written as iked.conf(5) writes an ikesa clause,
+// "enc aes-256 auth hmac-sha2-256 prf hmac-sha2-256 group modp3072",
+// optionally starting with "ikesa" (proposal_iked.go).
+//
 // Errors name the proposal and the offending keyword, and list the valid
 // keywords.
 func ParseIKEProposals(s string) ([]IKEProposal, error) {
@@ -206,6 +210,11 @@ func (o ProposalOptions) ParseIKE(s string) ([]IKEProposal, error) {
 	}
 	ps := make([]IKEProposal, 0, len(parts))
 	for _, part := range parts {
+		if isIkedProposal(part) {
+			if part, err = ikedProposal("IKE", "ikesa", part); err != nil {
+				return nil, err
+			}
+		}
 		p, err := o.parseIKEProposal(part)
 		if err != nil {
 			return nil, err
@@ -316,6 +325,9 @@ func (o ProposalOptions) parseIKEProposal(s string) (IKEProposal, error) {
 // (modp2048 to modp8192, ecp256, ecp384, ecp521, curve25519, x25519); esn
 // or noesn (the default). "esn-noesn" accepts either: it stands for two
 // proposals, with and then without ESN ("noesn-esn" the other way round).
+// A proposal may also be written as iked.conf(5) writes a childsa clause,
+// "enc aes-256 auth hmac-sha2-256 group modp3072" (the group is PFS),
+// optionally starting with "childsa".
 func ParseESPProposals(s string) ([]ESPProposal, error) {
 	return ProposalOptions{}.ParseESP(s)
 }
@@ -328,6 +340,11 @@ func (o ProposalOptions) ParseESP(s string) ([]ESPProposal, error) {
 	}
 	var ps []ESPProposal
 	for _, part := range parts {
+		if isIkedProposal(part) {
+			if part, err = ikedProposal("ESP", "childsa", part); err != nil {
+				return nil, err
+			}
+		}
 		more, err := o.parseESPProposal(part)
 		if err != nil {
 			return nil, err

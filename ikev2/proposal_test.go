@@ -598,7 +598,8 @@ func FuzzSelect(f *testing.F) {
 // parses prints back to the same proposals.
 func FuzzParseProposals(f *testing.F) {
 	for _, s := range []string{"aes256-sha384-ecp384", "aes256gcm16-prfsha384-ecp384,aes128-sha256-modp2048", "aes256gcm16-ecp384-esn-noesn", "chacha20poly1305",
-		"aes256-sha256-modp3072", "null-sha256-esn", "aes128-sha1-prfsha1-modp1024", "aes192-sha512-modp8192-esn"} {
+		"aes256-sha256-modp3072", "null-sha256-esn", "aes128-sha1-prfsha1-modp1024", "aes192-sha512-modp8192-esn",
+		"enc aes-256 auth hmac-sha2-256 group modp3072", "ikesa enc aes-256-gcm prf hmac-sha2-384 group grp20", "childsa enc aes-128 auth hmac-sha1 esn"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -59,3 +59,19 @@ func (cfg LinkConfig) check(name string) error {
 	}
 	return nil
 }
+
+// hasIPv6 reports whether cfg gives the interface an IPv6 address or routes
+// IPv6 into it: if not, the interface needs no IPv6 at all.
+func (cfg LinkConfig) hasIPv6() bool {
+	for _, a := range cfg.Addresses {
+		if a.Prefix.Addr().Is6() {
+			return true
+		}
+	}
+	for _, p := range cfg.Routes {
+		if p.Addr().Is6() {
+			return true
+		}
+	}
+	return false
+}

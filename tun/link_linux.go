@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"strings"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -21,8 +23,15 @@ import (
 //     prefix length is that of Prefix, so the kernel routes the peer's
 //     prefix into the interface. IPv6 addresses are added with IFA_F_NODAD
 //     so that they can be used at once. No IPv4 broadcast address is set;
-//  3. the link is set up;
-//  4. each prefix in cfg.Routes as a route into the interface: main table,
+//  3. when cfg has no IPv6 address and no IPv6 route, IPv6 is switched off
+//     on the interface (no link-local address: addr_gen_mode none; and
+//     net.ipv6.conf.NAME.disable_ipv6 = 1), so that the host sends no router
+//     solicitations, MLD reports or other IPv6 into a tunnel that carries
+//     none; and net.ipv{4,6}.conf.NAME.ignore_routes_with_linkdown is set, so
+//     that routes through the interface are not used while SetCarrier has
+//     its carrier off;
+//  4. the link is set up;
+//  5. each prefix in cfg.Routes as a route into the interface: main table,
 //     scope link, no gateway, no preferred source. Host bits of the prefix
 //     are ignored.
 //
@@ -58,6 +67,14 @@ func Configure(name string, cfg LinkConfig) (undo func() error, err error) {
 		if err := netlink.LinkSetMTU(link, cfg.MTU); err != nil {
 			return fail(fmt.Errorf("tun: set MTU %d on %s: %w", cfg.MTU, name, err))
 		}
+	}
+	if !cfg.hasIPv6() {
+		if err := disableIPv6(link); err != nil {
+			return fail(fmt.Errorf("tun: switch IPv6 off on %s: %w", name, err))
+		}
+	}
+	if err := ignoreLinkdownRoutes(name); err != nil {
+		return fail(fmt.Errorf("tun: %s: %w", name, err))
 	}
 	for i, a := range cfg.Addresses {
 		if err := netlink.AddrAdd(link, addrs[i]); err != nil {
@@ -166,4 +183,74 @@ func netlinkAddr(a Address) *netlink.Addr {
 func ipNet(p netip.Prefix) *net.IPNet {
 	a := p.Addr()
 	return &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(p.Bits(), a.BitLen())}
+}
+
+// disableIPv6 switches IPv6 off on link before it is up: no address is
+// generated for it (IN6_ADDR_GEN_MODE_NONE, so no fe80:: address and no
+// router solicitation from one), and disable_ipv6 stops everything else
+// (MLD reports, neighbour discovery). A kernel without IPv6 has nothing to
+// switch off.
+func disableIPv6(link netlink.Link) error {
+	const in6AddrGenModeNone = 1 // IN6_ADDR_GEN_MODE_NONE, linux/if_link.h
+	if err := netlink.LinkSetIP6AddrGenMode(link, in6AddrGenModeNone); err != nil &&
+		!errors.Is(err, unix.EAFNOSUPPORT) && !errors.Is(err, unix.EOPNOTSUPP) {
+		return fmt.Errorf("addr_gen_mode none: %w", err)
+	}
+	return writeSysctl("net/ipv6/conf/"+link.Attrs().Name+"/disable_ipv6", "1")
+}
+
+// ignoreLinkdownRoutes makes the kernel skip routes through the interface
+// called name while it has no carrier (SetCarrier), for both families, so
+// that a static route of another tunnel (or BGP's next best path) takes
+// over while this one is down.
+func ignoreLinkdownRoutes(name string) error {
+	for _, fam := range []string{"ipv4", "ipv6"} {
+		if err := writeSysctl("net/"+fam+"/conf/"+name+"/ignore_routes_with_linkdown", "1"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeSysctl writes value to /proc/sys/key, in the network namespace of
+// the calling thread. A key that does not exist (a kernel without IPv6) is
+// no error.
+func writeSysctl(key, value string) error {
+	err := os.WriteFile("/proc/sys/"+key, []byte(value), 0)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("sysctl %s=%s: %w", strings.ReplaceAll(key, "/", "."), value, err)
+	}
+	return nil
+}
+
+// SetCarrier turns the carrier of the TUN device dev on or off
+// (TUNSETCARRIER, Linux 5.0). Without carrier the interface is
+// operationally down: routing daemons such as BIRD and FRR take it as down
+// and withdraw what they route through it, and the kernel ignores routes
+// through it (Configure sets ignore_routes_with_linkdown). The addresses and
+// routes stay, so turning the carrier on again restores everything. A
+// device without a file (Memory, netstack) is an error.
+func SetCarrier(dev Device, up bool) error {
+	f := dev.File()
+	if f == nil {
+		return errors.New("tun: the device has no carrier to set")
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("tun: set carrier: %w", err)
+	}
+	v := 0
+	if up {
+		v = 1
+	}
+	var ioErr error
+	if err := rc.Control(func(fd uintptr) {
+		ioErr = unix.IoctlSetPointerInt(int(fd), unix.TUNSETCARRIER, v)
+	}); err != nil {
+		return fmt.Errorf("tun: set carrier: %w", err)
+	}
+	if ioErr != nil {
+		return fmt.Errorf("tun: set carrier: %w", ioErr)
+	}
+	return nil
 }

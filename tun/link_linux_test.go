@@ -481,3 +481,147 @@ func TestCheckConfig(t *testing.T) {
 		t.Errorf("route = %v, want 10.99.0.0/16 scope link without gateway", r)
 	}
 }
+
+// ipv6Within reads from dev for d and returns the IPv6 packets the kernel
+// sent into it (their first 48 bytes), and every read error but the one
+// that closing dev at the end causes.
+func ipv6Within(t *testing.T, dev Device, d time.Duration) [][]byte {
+	t.Helper()
+	var (
+		got   [][]byte
+		done  = make(chan error, 1)
+		timer = time.AfterFunc(d, func() { dev.Close() })
+	)
+	defer timer.Stop()
+	go func() {
+		bufs := make([][]byte, dev.BatchSize())
+		for i := range bufs {
+			bufs[i] = make([]byte, testOffset+65535)
+		}
+		sizes := make([]int, len(bufs))
+		for {
+			n, err := dev.Read(bufs, sizes, testOffset)
+			if err != nil {
+				done <- err
+				return
+			}
+			for i := range n {
+				if p := bufs[i][testOffset : testOffset+sizes[i]]; len(p) > 0 && p[0]>>4 == 6 {
+					got = append(got, bytes.Clone(p[:min(len(p), 48)]))
+				}
+			}
+		}
+	}()
+	<-done
+	return got
+}
+
+// TestConfigureIPv4Only checks that an interface given only IPv4 addresses
+// and routes has IPv6 switched off: no link-local address, disable_ipv6 set,
+// and nothing IPv6 (router solicitations, MLD reports) written into the
+// tunnel in the seconds after it comes up. Without the fix the kernel sends
+// an MLD report at once and a router solicitation from fe80:: within about
+// two seconds (issue 8).
+func TestConfigureIPv4Only(t *testing.T) {
+	enterNetns(t)
+	const name = "tv4only"
+	dev := createTUN(t, name, 1400)
+	undo, err := Configure(name, LinkConfig{
+		Addresses: []Address{{Prefix: netip.MustParsePrefix("10.255.0.1/30")}},
+		Routes:    []netip.Prefix{netip.MustParsePrefix("10.99.0.0/16")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer undo()
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs, err := netlink.AddrList(link, netlink.FAMILY_V6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(addrs) != 0 {
+		t.Errorf("IPv6 addresses on an IPv4-only interface: %v", addrs)
+	}
+	if b, err := os.ReadFile("/proc/sys/net/ipv6/conf/" + name + "/disable_ipv6"); err != nil || strings.TrimSpace(string(b)) != "1" {
+		t.Errorf("disable_ipv6 = %q, %v; want 1", b, err)
+	}
+	if pkts := ipv6Within(t, dev, 4*time.Second); len(pkts) > 0 {
+		t.Errorf("%d IPv6 packets written into an IPv4-only tunnel, the first: % x", len(pkts), pkts[0])
+	}
+}
+
+// TestConfigureDualStack checks that an interface with an IPv6 address
+// keeps IPv6: the switch-off is only for interfaces without any.
+func TestConfigureDualStack(t *testing.T) {
+	enterNetns(t)
+	const name = "tdual"
+	createTUN(t, name, 1400)
+	undo, err := Configure(name, LinkConfig{
+		Addresses: []Address{{Prefix: netip.MustParsePrefix("10.255.0.1/30")}},
+		Routes:    []netip.Prefix{netip.MustParsePrefix("fd00:99::/48")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer undo()
+	if b, err := os.ReadFile("/proc/sys/net/ipv6/conf/" + name + "/disable_ipv6"); err != nil || strings.TrimSpace(string(b)) != "0" {
+		t.Errorf("disable_ipv6 = %q, %v; want 0 with an IPv6 route", b, err)
+	}
+}
+
+// TestSetCarrier turns the carrier of a configured TUN device off and on:
+// off, the interface is operationally down and the kernel ignores the route
+// through it (ignore_routes_with_linkdown), so that another path is taken;
+// on again, the same route is used, without being added again.
+func TestSetCarrier(t *testing.T) {
+	enterNetns(t)
+	const name = "tcarrier"
+	dev := createTUN(t, name, 1400)
+	dst := netip.MustParseAddr("10.99.1.1")
+	undo, err := Configure(name, LinkConfig{
+		Addresses: []Address{{Prefix: netip.MustParsePrefix("10.255.0.1/30")}},
+		Routes:    []netip.Prefix{netip.MustParsePrefix("10.99.0.0/16")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer undo()
+	state := func() (netlink.LinkOperState, bool) {
+		link, err := netlink.LinkByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		routes, err := netlink.RouteGet(dst.AsSlice())
+		return link.Attrs().OperState, err == nil && len(routes) == 1 && routes[0].LinkIndex == link.Attrs().Index
+	}
+	for _, up := range []bool{false, true, false} {
+		if err := SetCarrier(dev, up); err != nil {
+			t.Fatal(err)
+		}
+		var oper netlink.LinkOperState
+		var routed bool
+		if !waitFor(3*time.Second, func() bool {
+			oper, routed = state()
+			return (oper == netlink.OperUp || oper == netlink.OperUnknown) == up && routed == up
+		}) {
+			t.Errorf("carrier %v: operational state %s, route to %s through %s: %v", up, oper, dst, name, routed)
+		}
+	}
+	if err := SetCarrier(NewMemory("mem0", 1400, 1), true); err == nil {
+		t.Error("SetCarrier on an in-memory device: no error")
+	}
+}
+
+func waitFor(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/greipsec/greipsec/dataplane"
@@ -53,6 +54,7 @@ func check(path string, stdout io.Writer) error {
 	}
 	w.Flush()
 	printAuth(stdout, cfg)
+	printRouting(stdout, cfg)
 	printPrivileges(stdout, cfg)
 	group := "owner only (0600)"
 	if cfg.Control.Group != "" {
@@ -64,4 +66,43 @@ func check(path string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", path)
 	return nil
+}
+
+// printRouting says, for each tunnel with a TUN interface, what is routed
+// into it and what takes it down: its routes, or that a routing daemon must
+// route into it; whether IPv6 is off on it (no IPv6 address or route); and
+// link-follows-ike and GRE keepalives.
+func printRouting(w io.Writer, cfg *config.Config) {
+	for _, t := range cfg.Tunnels {
+		if t.Inner != config.InnerTUN {
+			continue
+		}
+		var notes []string
+		if len(t.Link.Routes) == 0 {
+			notes = append(notes, "no routes (a routing daemon such as BGP, or you, routes into it)")
+		} else {
+			rs := make([]string, len(t.Link.Routes))
+			for i, r := range t.Link.Routes {
+				rs[i] = r.String()
+			}
+			notes = append(notes, "routes "+strings.Join(rs, ", "))
+		}
+		v6 := false
+		for _, a := range t.Link.Addresses {
+			v6 = v6 || a.Prefix.Addr().Is6()
+		}
+		for _, r := range t.Link.Routes {
+			v6 = v6 || r.Addr().Is6()
+		}
+		if !v6 {
+			notes = append(notes, "IPv4 only (IPv6 off on the interface)")
+		}
+		if t.LinkFollowsIKE {
+			notes = append(notes, "no carrier without an IKE SA")
+		}
+		if t.Keepalive != 0 {
+			notes = append(notes, fmt.Sprintf("GRE keepalives every %v, down after %d unanswered", t.Keepalive, t.KeepaliveRetries))
+		}
+		fmt.Fprintf(w, "%s: interface %s: %s\n", t.Dataplane.Name, t.Dataplane.Interface, strings.Join(notes, "; "))
+	}
 }

@@ -21,6 +21,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
@@ -39,6 +40,14 @@ type Tunnel struct {
 	IKE       *ikev2.Config // from [tunnel.ike]; nil for manual keys
 	Inner     Inner         // inner: a TUN device, or a netstack
 	Netstack  *Netstack     // with inner = "netstack": its DNS, proxies and forwards; else nil
+	// Keepalive is the interval of GRE keepalives ([tunnel.gre]
+	// keepalive), 0 for none; after KeepaliveRetries intervals without a
+	// reply the tunnel counts as down.
+	Keepalive        time.Duration
+	KeepaliveRetries int
+	// LinkFollowsIKE: link-follows-ike = true, the inner interface has
+	// its carrier only while the tunnel has an IKE SA (tun.SetCarrier).
+	LinkFollowsIKE bool
 	// OutNew, InNew: the manual SA's "new = true": its key has never been
 	// used, so it may start without a record in the state file.
 	OutNew, InNew bool

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
@@ -127,6 +128,8 @@ func TestErrors(t *testing.T) {
 		{"integer as string", withKey(`mtu = "1400"`), 9, []string{`tunnel "gre0": mtu: must be an integer, got a string`, "mtu = 1400"}},
 		{"boolean as string", edit(base, "esn = true", `esn = "yes"`), 14, []string{"sa.out.esn: must be true or false, got a string"}},
 		{"boolean as integer", withKey("mss-clamp = 1"), 9, []string{"mss-clamp: must be true or false, got the integer 1"}},
+		{"route loop", edit(base, `routes = ["10.2.0.0/24", "fd00:2::/64"]`, `routes = ["10.2.0.0/24", "0.0.0.0/0"]`), 8, []string{`tunnel "gre0": routes[1]: 0.0.0.0/0 contains the peer 192.0.2.2: the tunnel's own ESP and IKE packets would be routed into it (a loop)`}},
+		{"link-follows-ike with manual SAs", withKey("link-follows-ike = true"), 9, []string{`tunnel "gre0": link-follows-ike: only with [tunnel.ike]: manual SAs have no IKE SA to follow`}},
 		{"string as integer", edit(base, `local = "192.0.2.1"`, `local = 3221225985`), 5, []string{"local: must be a string, got the integer"}},
 		{"array as string", edit(base, `addresses = ["10.255.0.1/30", "fd00:255::1/64"]`, `addresses = "10.255.0.1/30"`), 7,
 			[]string{"addresses: must be an array of strings, got a string", `addresses = ["10.255.0.1/30"]`}},
@@ -202,6 +205,9 @@ func TestErrors(t *testing.T) {
 		// GRE.
 		{"gre with route mode", edit(base+"[tunnel.gre]\nkey = 5\n", `"gre-transport"`, `"route"`), 21, []string{`gre: only used with mode "gre-transport" or "gre-tunnel"`}},
 		{"gre key range", base + "[tunnel.gre]\nkey = -1\n", 22, []string{"gre.key: must be between 0 and 4294967295, got -1"}},
+		{"gre keepalive too short", base + "[tunnel.gre]\nkeepalive = \"100ms\"\n", 22, []string{`gre.keepalive: must be "0s" (off) or at least 1s, got 100ms`}},
+		{"gre keepalive-retries alone", base + "[tunnel.gre]\nkeepalive-retries = 3\n", 22, []string{`gre.keepalive-retries: only with keepalive`}},
+		{"gre keepalive-retries range", base + "[tunnel.gre]\nkeepalive = \"5s\"\nkeepalive-retries = 0\n", 23, []string{`gre.keepalive-retries: must be between 1 and 255, got 0`}},
 		{"gre not a table", withKey("gre = true"), 9, []string{"gre: must be a table ([tunnel.gre]"}},
 
 		// SAs.
@@ -377,12 +383,14 @@ path-mtu = 1480
 mtu = 1300
 mss-clamp = false
 addresses = ["10.255.0.1 peer 10.255.0.2", "fd00:255::1/64"]
-routes = ["10.2.0.0/24", "::/0"]
+routes = ["10.2.0.0/24", "fd00::/8"]
 
 [tunnel.gre]
 key = 1001
 sequence = true
 checksum = true
+keepalive = "10s"
+keepalive-retries = 5
 
 [tunnel.sa.out]
 spi = 0xdeadbeef
@@ -441,9 +449,11 @@ func TestParseFull(t *testing.T) {
 				{Prefix: netip.MustParsePrefix("10.255.0.1/32"), Peer: netip.MustParseAddr("10.255.0.2")},
 				{Prefix: netip.MustParsePrefix("fd00:255::1/64")},
 			},
-			Routes: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24"), netip.MustParsePrefix("::/0")},
+			Routes: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24"), netip.MustParsePrefix("fd00::/8")},
 		},
-		InNew: true,
+		Keepalive:        10 * time.Second,
+		KeepaliveRetries: 5,
+		InNew:            true,
 	}
 	if cfg.Path != "full.toml" || len(cfg.Tunnels) != 1 {
 		t.Fatalf("Path %q with %d tunnels", cfg.Path, len(cfg.Tunnels))
@@ -658,13 +668,13 @@ func TestExamplesDocumentEveryKey(t *testing.T) {
 	for _, c := range []struct {
 		example string
 		docs    []string
-		skip    string // the table of the other kind of keying
+		skip    []string // the table of the other kind of keying, keys only it takes
 		least   int
 		only    []string // if set, only the keys under these paths: the others are site-a.toml's
 	}{
-		{"manual-a.toml", []string{full, fullCBC}, "ike", 25, nil},
-		{"site-a.toml", append([]string{fullIKE, fullIKERoute, ikeEnvDoc}, pubKeyDocs(t)...), "sa", 35, nil},
-		{"netstack-a.toml", netstackDocs(t), "sa", 20, []string{"inner", "udp-port", "peer-udp-port", "addresses", "routes",
+		{"manual-a.toml", []string{full, fullCBC}, []string{"ike", "link-follows-ike"}, 25, nil},
+		{"site-a.toml", append([]string{fullIKE, fullIKERoute, ikeEnvDoc}, pubKeyDocs(t)...), []string{"sa"}, 35, nil},
+		{"netstack-a.toml", netstackDocs(t), []string{"sa"}, 20, []string{"inner", "udp-port", "peer-udp-port", "addresses", "routes",
 			"dns", "socks5", "http-proxy", "forward", "ike.port-500"}},
 	} {
 		text, err := os.ReadFile(filepath.Join(examplesDir, c.example))
@@ -702,7 +712,7 @@ func TestExamplesDocumentEveryKey(t *testing.T) {
 			}
 		}
 		for path, ki := range keys {
-			if path == c.skip || (c.only != nil && !slices.ContainsFunc(c.only, func(p string) bool { return path == p || strings.HasPrefix(path, p+".") })) {
+			if slices.Contains(c.skip, path) || (c.only != nil && !slices.ContainsFunc(c.only, func(p string) bool { return path == p || strings.HasPrefix(path, p+".") })) {
 				continue
 			}
 			if !ki.used {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -241,12 +242,14 @@ path-mtu = 1480
 mtu = 1300
 mss-clamp = false
 addresses = ["10.255.0.1 peer 10.255.0.2", "fd00:255::1/64"]
-routes = ["10.2.0.0/24", "::/0"]
+routes = ["10.2.0.0/24", "fd00::/8"]
 
 [tunnel.gre]
 key = 1001
 sequence = true
 checksum = true
+keepalive = "10s"
+keepalive-retries = 5
 
 [tunnel.ike]
 role = "passive"
@@ -279,6 +282,7 @@ local = "192.0.2.1"
 peer = "192.0.2.2"
 addresses = ["10.1.0.1/24"]
 routes = ["10.2.0.0/24", "10.9.0.0/16", "fd00:2::/64"]
+link-follows-ike = true
 
 [tunnel.ike]
 psk-file = "testdata/psk.txt"
@@ -757,5 +761,34 @@ func TestExampleStrongSwan(t *testing.T) {
 		if !strings.Contains(string(swanctl), want) {
 			t.Errorf("strongswan/route/swanctl.conf does not have %q", want)
 		}
+	}
+}
+
+// TestIkedProposalKeys: ike-proposals and esp-proposals take iked.conf's
+// notation as its ikesa and childsa lines write it, next to strongSwan's,
+// and a mistake in it is one error with the file, line and key.
+func TestIkedProposalKeys(t *testing.T) {
+	doc := func(ike, esp string) string {
+		return fmt.Sprintf(`[[tunnel]]
+name = "sec0"
+mode = "route"
+local = "192.0.2.1"
+peer = "192.0.2.2"
+[tunnel.ike]
+psk = "x"
+ike-proposals = %q
+esp-proposals = %q
+`, ike, esp)
+	}
+	iked := parseOne(t, "iked.toml", doc("ikesa enc aes-256 auth hmac-sha2-256 prf hmac-sha2-256 group modp3072",
+		"enc aes-256 auth hmac-sha2-256 group modp3072, childsa enc aes-256-gcm group ecp384"))
+	swan := parseOne(t, "swan.toml", doc("aes256-sha256-prfsha256-modp3072", "aes256-sha256-modp3072,aes256gcm16-ecp384"))
+	if !slices.Equal(iked.IKE.IKEProposals, swan.IKE.IKEProposals) || !slices.Equal(iked.IKE.ESPProposals, swan.IKE.ESPProposals) {
+		t.Errorf("iked notation: %v / %v; strongSwan's: %v / %v", iked.IKE.IKEProposals, iked.IKE.ESPProposals, swan.IKE.IKEProposals, swan.IKE.ESPProposals)
+	}
+	_, err := Parse("bad.toml", []byte(doc("enc aes-256 auth hmac-sha2-256 group modp3072", "enc aes-256 auth hmac-md5")))
+	want := `bad.toml:9: tunnel "sec0": ike.esp-proposals: ESP proposal "enc aes-256 auth hmac-md5": auth "hmac-md5" is not an algorithm greipsec knows`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want %q", err, want)
 	}
 }

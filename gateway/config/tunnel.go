@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/greipsec/greipsec/dataplane"
 	"github.com/greipsec/greipsec/esp"
@@ -65,6 +66,7 @@ func (p *parser) tunnel(i int, m map[string]any) *tunnelInfo {
 	p.readNetstack(ti)
 	ti.readGRE()
 	p.keying(ti) // before the MTUs: IKE may add to the overhead
+	ti.checkLinkFollowsIKE()
 	ti.readMTUs()
 	ti.t.finish()
 	return ti
@@ -154,6 +156,9 @@ func (ti *tunnelInfo) readInner() {
 	if b, ok := t.boolean("mss-clamp"); ok {
 		dp.MSSClamp = b
 	}
+	if b, ok := t.boolean("link-follows-ike"); ok {
+		ti.cfg.LinkFollowsIKE = b
+	}
 	if list, ok := t.strings("addresses"); ok {
 		seen := make(map[netip.Addr]int)
 		for i, s := range list {
@@ -183,11 +188,28 @@ func (ti *tunnelInfo) readInner() {
 				t.elemErrorf("routes", i, "%s is already routes[%d]", r, j)
 				continue
 			}
+			if peer := dp.Peer; peer.IsValid() && r.Contains(peer) {
+				t.elemErrorf("routes", i, "%s contains the peer %s: the tunnel's own ESP and IKE packets would be routed into it (a loop); "+
+					"route narrower prefixes, or let a routing daemon (BGP over the tunnel) install the default route", r, peer)
+				continue
+			}
 			seen[r] = i
 			ti.carriesIPv6 = ti.carriesIPv6 || r.Addr().Is6()
 			link.Routes = append(link.Routes, r)
 			ti.routeIdx = append(ti.routeIdx, i)
 		}
+	}
+}
+
+// checkLinkFollowsIKE checks that link-follows-ike has an IKE SA to follow
+// and a kernel interface whose carrier it can set.
+func (ti *tunnelInfo) checkLinkFollowsIKE() {
+	switch {
+	case !ti.cfg.LinkFollowsIKE:
+	case ti.cfg.Inner == InnerNetstack:
+		ti.t.errorf("link-follows-ike", `only with inner = "tun": a netstack has no interface for routing daemons to watch`)
+	case ti.cfg.IKE == nil && ti.t.has("sa"):
+		ti.t.errorf("link-follows-ike", "only with [tunnel.ike]: manual SAs have no IKE SA to follow")
 	}
 }
 
@@ -213,8 +235,28 @@ func (ti *tunnelInfo) readGRE() {
 	if b, ok := g.boolean("checksum"); ok {
 		dp.GRE.Checksum = b
 	}
+	ti.cfg.Keepalive = readDuration(g, "keepalive", 0, minKeepalive, maxKeepalive, true)
+	if ti.cfg.Keepalive != 0 {
+		ti.cfg.KeepaliveRetries = defaultKeepaliveRetries
+	}
+	if n, ok := g.integer("keepalive-retries", 1, maxKeepaliveRetries, ""); ok {
+		if ti.cfg.Keepalive != 0 {
+			ti.cfg.KeepaliveRetries = int(n)
+		} else if !g.has("keepalive") {
+			g.errorf("keepalive-retries", `only with keepalive, e.g. keepalive = "10s"`)
+		}
+	}
 	g.finish()
 }
+
+// GRE keepalives ([tunnel.gre] keepalive, keepalive-retries): IOS allows
+// 1 to 32767 seconds and 1 to 255 retries, with defaults 10 s and 3.
+const (
+	minKeepalive            = time.Second
+	maxKeepalive            = 32767 * time.Second
+	defaultKeepaliveRetries = 3
+	maxKeepaliveRetries     = 255
+)
 
 // readMTUs reads path-mtu and mtu, and checks them against the overhead
 // of the tunnel when everything that goes into it is known.

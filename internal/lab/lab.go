@@ -58,6 +58,7 @@ type Host struct {
 	ns      netns.NsHandle  // open handle on the namespace, or -1
 	nl      *netlink.Handle // netlink socket inside the namespace, or nil
 	created bool            // the namespace was created by this lab
+	links   int             // veth ends Connect made, to name the next one
 }
 
 // Lab is a two-host test bed; see the package documentation. Its methods are
@@ -72,6 +73,7 @@ type Lab struct {
 	mu      sync.Mutex
 	closed  bool
 	procs   []*proc
+	extra   []*Host // hosts made by AddHost
 	closeMu sync.Mutex
 	done    bool
 	err     error
@@ -231,6 +233,7 @@ func (l *Lab) Close() error {
 	l.mu.Lock()
 	l.closed = true
 	procs := l.procs
+	extra := l.extra
 	l.mu.Unlock()
 
 	var errs []error
@@ -244,7 +247,7 @@ func (l *Lab) Close() error {
 			errs = append(errs, fmt.Errorf("lab: %s: %w", l.A.Name, err))
 		}
 	}
-	for _, h := range []*Host{&l.A, &l.B} {
+	for _, h := range append([]*Host{&l.A, &l.B}, extra...) {
 		if err := h.destroy(); err != nil {
 			errs = append(errs, err)
 		}

@@ -348,13 +348,17 @@ func TestPinger(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		start := time.Now()
 		time.Sleep(500 * time.Millisecond)
 		sent, received, err := p.Stop()
+		// A loaded machine delays the pinger's ticks, never adds any: the
+		// upper bound is exact, the lower one only says that it runs.
+		most := int(time.Since(start)/(10*time.Millisecond)) + 2
 		switch {
 		case err != nil:
 			t.Errorf("ping %s: %v", tc.dst, err)
-		case sent < 30 || sent > 60:
-			t.Errorf("ping %s: %d sent in 500 ms at a 10 ms interval", tc.dst, sent)
+		case sent < 10 || sent > most:
+			t.Errorf("ping %s: %d sent in %v at a 10 ms interval (expected 10 to %d)", tc.dst, sent, time.Since(start).Round(time.Millisecond), most)
 		case tc.lost && received != 0, !tc.lost && received != sent:
 			t.Errorf("ping %s: %d of %d answered", tc.dst, received, sent)
 		}
