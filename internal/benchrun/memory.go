@@ -51,19 +51,18 @@ func newMemoryRunner() *memoryRunner { return &memoryRunner{} }
 
 // memSource is the source function of one tun.Memory: it blocks until a
 // phase starts, then produces copies of the phase's packet, at most
-// memoryWindow ahead of what the receiver counted, until the phase ends.
-// fill is only called by the device's TUN reader goroutine.
+// memoryWindow ahead of what the receiver counted, until the phase is
+// stopped. fill is only called by the device's TUN reader goroutine.
 type memSource struct {
 	phases chan *memPhase
 	quit   <-chan struct{}
 	cur    *memPhase
-	k      int // packets since the clock was last read
 }
 
 // memPhase is one direction's measurement as its source sees it.
 type memPhase struct {
 	pkt     []byte
-	end     time.Time
+	stop    atomic.Bool // set by measure when the measurement is over
 	sent    atomic.Uint64
 	done    chan struct{} // closed by the source when the phase ends
 	settled func() uint64 // packets delivered or dropped at the receiver
@@ -74,15 +73,13 @@ func (s *memSource) fill(buf []byte) int {
 	if s.cur == nil {
 		select {
 		case s.cur = <-s.phases:
-			s.k = 0
 		case <-s.quit:
 			return 0
 		}
 	}
 	p := s.cur
 	for {
-		s.k++
-		if s.k%64 == 0 && time.Now().After(p.end) {
+		if p.stop.Load() {
 			s.cur = nil
 			close(p.done)
 			return 0
@@ -93,7 +90,6 @@ func (s *memSource) fill(buf []byte) int {
 		select {
 		case <-p.credit:
 		case <-time.After(time.Millisecond):
-			s.k = 63 // read the clock on the next round
 		case <-s.quit:
 			return 0
 		}
@@ -178,7 +174,6 @@ func (r *memoryRunner) measure(ctx context.Context, size int, reverse bool, warm
 	rx0, drop0 := rx.Load(), dropped()
 	p := &memPhase{
 		pkt:    udpPacket(size, from, to),
-		end:    time.Now().Add(warmup + d),
 		done:   make(chan struct{}),
 		credit: r.credit,
 	}
@@ -192,10 +187,12 @@ func (r *memoryRunner) measure(ctx context.Context, size int, reverse bool, warm
 		return err
 	}
 	t0, rxStart, sentStart, cpu0 := time.Now(), rx.Load(), p.sent.Load(), processCPU()
-	if err := sleepCtx(ctx, time.Until(p.end)); err != nil {
+	err := measureWindow(ctx, d, rx)
+	elapsed, received, sent, cpu := time.Since(t0), rx.Load()-rxStart, p.sent.Load()-sentStart, processCPU()-cpu0
+	p.stop.Store(true)
+	if err != nil {
 		return err
 	}
-	elapsed, received, sent, cpu := time.Since(t0), rx.Load()-rxStart, p.sent.Load()-sentStart, processCPU()-cpu0
 	select {
 	case <-p.done:
 	case <-time.After(10 * time.Second):
@@ -206,8 +203,36 @@ func (r *memoryRunner) measure(ctx context.Context, size int, reverse bool, warm
 	// Let the packets in flight land before the next phase counts.
 	waitQuiet(rx, 2*time.Second)
 	fillRow(row, size, elapsed, sent, received)
+	if received == 0 {
+		srcT := r.ta
+		if reverse {
+			srcT = r.tb
+		}
+		return fmt.Errorf("nothing arrived: %d packets offered in the phase, %d settled; sender %v; receiver %v",
+			p.sent.Load(), p.settled(), srcT.Stats(), dst.Stats())
+	}
 	row.CPUSender = cpu.Seconds() / elapsed.Seconds()
 	return nil
+}
+
+// maxStretch bounds how long a measurement waits for its first packet.
+const maxStretch = 30 * time.Second
+
+// measureWindow waits d; if by then no packet has been counted in c since
+// it was called (the process starved by other work on a loaded host), it
+// waits on in steps of d, up to maxStretch, so that a measurement never
+// reads zero only for want of CPU time. The load runs until the caller
+// stops it after measureWindow returns.
+func measureWindow(ctx context.Context, d time.Duration, c *atomic.Uint64) error {
+	start, c0 := time.Now(), c.Load()
+	for {
+		if err := sleepCtx(ctx, d); err != nil {
+			return err
+		}
+		if c.Load() != c0 || time.Since(start) > maxStretch {
+			return nil
+		}
+	}
 }
 
 // waitQuiet waits until c has not changed for 20 ms, or timeout.

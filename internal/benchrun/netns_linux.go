@@ -200,9 +200,8 @@ func (r *netnsRunner) measure(ctx context.Context, size int, reverse bool, warmu
 	received, sent := &f.received, &f.sent
 	var wg sync.WaitGroup
 	wg.Go(func() { receiveUDP(rc, f) })
-	end := time.Now().Add(warmup + d)
 	var stop atomic.Bool
-	wg.Go(func() { sendUDP(sc, size-28, &stop, end, f) })
+	wg.Go(func() { sendUDP(sc, size-28, &stop, f) })
 	defer func() {
 		stop.Store(true)
 		sc.Close()
@@ -215,12 +214,13 @@ func (r *netnsRunner) measure(ctx context.Context, size int, reverse bool, warmu
 	}
 	t0, rx0, tx0 := time.Now(), received.Load(), sent.Load()
 	s0, r0 := sender.cpu(), receiver.cpu()
-	if err := sleepCtx(ctx, time.Until(end)); err != nil {
-		return err
-	}
+	err = measureWindow(ctx, d, received)
 	elapsed, rx, tx := time.Since(t0), received.Load()-rx0, sent.Load()-tx0
 	s1, r1 := sender.cpu(), receiver.cpu()
 	stop.Store(true)
+	if err != nil {
+		return err
+	}
 	waitQuiet(received, 2*time.Second)
 	fillRow(row, size, elapsed, tx, rx)
 	row.CPUSender = (s1 - s0).Seconds() / elapsed.Seconds()
@@ -347,20 +347,19 @@ func receiveUDP(c *net.UDPConn, f *flow) {
 }
 
 // sendUDP sends datagrams of payload bytes on the connected c, at most
-// netnsWindow ahead of the receiver, until stop is set or end has passed.
+// netnsWindow ahead of the receiver, until stop is set or c is closed.
 // When the receiver does not move for 2 ms, what is in flight is taken as
 // lost.
-func sendUDP(c *net.UDPConn, payload int, stop *atomic.Bool, end time.Time, f *flow) {
+func sendUDP(c *net.UDPConn, payload int, stop *atomic.Bool, f *flow) {
 	pc := ipv4.NewPacketConn(c)
 	data := make([]byte, payload)
 	msgs := make([]ipv4.Message, batch)
 	for i := range msgs {
 		msgs[i].Buffers = [][]byte{data}
 	}
-	c.SetWriteDeadline(end.Add(time.Second))
 	wait := time.NewTimer(time.Hour)
 	defer wait.Stop()
-	for !stop.Load() && time.Now().Before(end) {
+	for !stop.Load() {
 		for inFlight := func() int64 {
 			return int64(f.sent.Load()) - int64(f.received.Load()) - int64(f.lost.Load())
 		}; inFlight() > netnsWindow-batch; {
@@ -381,8 +380,8 @@ func sendUDP(c *net.UDPConn, payload int, stop *atomic.Bool, end time.Time, f *f
 			f.sent.Add(uint64(k))
 		}
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) {
-				return
+			if errors.Is(err, net.ErrClosed) {
+				return // measure closed c
 			}
 			time.Sleep(100 * time.Microsecond) // ENOBUFS and the like: let the queue drain
 		}
