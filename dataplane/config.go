@@ -135,6 +135,13 @@ type TunnelConfig struct {
 	// same as UDPPort. IKE may send ESP elsewhere (Tunnel.SetOuter).
 	PeerUDPPort uint16
 
+	// NoPathMTUDiscovery: the configured PathMTU is the path MTU; the
+	// kernel's knowledge of the path is not used (pathmtu.go).
+	NoPathMTUDiscovery bool
+	// Fragmentation: what happens to an IPv4 packet without DF that is
+	// larger than the path carries whole.
+	Fragmentation Fragmentation
+
 	// TunnelFallback: IKE may settle on tunnel mode for ModeGRETransport
 	// (the peer refused transport mode), so the MTU leaves room for the
 	// inner IP header.

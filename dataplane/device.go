@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.zx2c4.com/wireguard/conn"
 
@@ -55,6 +56,13 @@ type Options struct {
 	// non-ESP marker on an ESP-in-UDP socket (RFC 3948 §2.2), marker removed.
 	// It must not retain pkt.
 	IKE func(pkt []byte, from netip.AddrPort)
+	// PathMTU returns the kernel's path MTU towards peer (the port is
+	// the UDP port for ESP-in-UDP, else 0). nil: KernelPathMTU. An error
+	// leaves the tunnels' path MTU as it is.
+	PathMTU func(peer netip.AddrPort) (int, error)
+	// PathMTUInterval is how often PathMTU is asked for each peer; 0:
+	// DefaultPathMTUInterval.
+	PathMTUInterval time.Duration
 }
 
 // A Device is the dataplane of one gateway: its tunnels, the outer sockets
@@ -89,6 +97,10 @@ type Device struct {
 
 	stats       DeviceStats
 	receiveErrs *errorLog
+
+	pmtu       pathMTUWatcher
+	kernelPMTU *kernelPathMTU // when opts.PathMTU was nil
+	pmtuAll    bool           // opts.PathMTU was given: ask it for every bind's peers
 }
 
 // inboundSA is one entry of the inbound SA table: the SA, its tunnel, and
@@ -108,6 +120,9 @@ type bindKey struct {
 type bindState struct {
 	bind conn.Bind
 	udp  bool
+	// pmtu: the kernel's path MTU applies to the Bind's packets (it is a
+	// kernel socket, or Options.PathMTU was given).
+	pmtu bool
 	// landing is the size of the buffers the receivers read datagrams
 	// into. UDP: MaxMessageSize, for UDP GRO and IKE messages of any
 	// size. Raw ESP: the largest ESP packet a tunnel on the socket expects,
@@ -124,6 +139,8 @@ type DeviceStats struct {
 	IKE         atomic.Uint64 // IKE messages received on ESP-in-UDP sockets
 	ReceiveErrs atomic.Uint64 // socket receive errors
 	NoBuffer    atomic.Uint64 // ESP dropped because no buffer was free (large datagrams beyond the staging pool)
+	ICMPTooBig  atomic.Uint64 // ICMP "too big" errors read for a tunnel's outbound SA (raw ESP error queue)
+	ICMPIgnored atomic.Uint64 // other ICMP errors read, or "too big" that matched no tunnel's peer and SPI
 }
 
 // LogValue returns every counter, for logging (slog.LogValuer).
@@ -132,6 +149,7 @@ func (s *DeviceStats) LogValue() slog.Value {
 		slog.Uint64("unknown_spi", s.UnknownSPI.Load()), slog.Uint64("malformed", s.Malformed.Load()),
 		slog.Uint64("keepalives", s.Keepalives.Load()), slog.Uint64("ike", s.IKE.Load()),
 		slog.Uint64("receive_errors", s.ReceiveErrs.Load()), slog.Uint64("no_buffer", s.NoBuffer.Load()),
+		slog.Uint64("icmp_too_big", s.ICMPTooBig.Load()), slog.Uint64("icmp_ignored", s.ICMPIgnored.Load()),
 	)
 }
 
@@ -144,6 +162,13 @@ func NewDevice(opts Options) *Device {
 	if d.opts.Bind == nil {
 		d.opts.Bind = DefaultBind
 	}
+	d.pmtuAll = d.opts.PathMTU != nil
+	if d.opts.PathMTU == nil {
+		d.kernelPMTU = new(kernelPathMTU)
+		d.opts.PathMTU = d.kernelPMTU.query
+	}
+	d.pmtu = pathMTUWatcher{kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go d.routinePathMTU()
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -251,6 +276,13 @@ func (d *Device) bindLocked(cfg *TunnelConfig, transport Transport) (*bindState,
 		landing = int64(max(smallBufferSize, OverheadOf(cfg).MaxESPLen))
 	}
 	if bs, ok := d.binds[key]; ok {
+		// The outer DF bit is the socket's: one after-encryption
+		// tunnel turns it off for all tunnels sharing the socket.
+		if s, ok := bs.bind.(link.DontFragmentSetter); ok && cfg.Fragmentation == FragmentAfterEncryption {
+			if err := s.SetDontFragment(false); err != nil {
+				return nil, fmt.Errorf("dataplane: tunnel %q: %s socket on %s: %w", cfg.Name, transport, cfg.Local, err)
+			}
+		}
 		if bs.landing.Load() < landing {
 			bs.landing.Store(landing) // the receivers grow their buffers
 		}
@@ -264,7 +296,20 @@ func (d *Device) bindLocked(cfg *TunnelConfig, transport Transport) (*bindState,
 	if err != nil {
 		return nil, fmt.Errorf("dataplane: tunnel %q: open %s socket on %s: %w", cfg.Name, transport, cfg.Local, err)
 	}
-	bs := &bindState{bind: b, udp: transport == TransportUDP}
+	if r, ok := b.(link.ICMPErrorReporter); ok {
+		r.SetICMPErrorHandler(d.onICMPError)
+	}
+	if s, ok := b.(link.DontFragmentSetter); ok && cfg.Fragmentation == FragmentAfterEncryption {
+		if err := s.SetDontFragment(false); err != nil {
+			b.Close()
+			return nil, fmt.Errorf("dataplane: tunnel %q: %s socket on %s: %w", cfg.Name, transport, cfg.Local, err)
+		}
+	}
+	bs := &bindState{bind: b, udp: transport == TransportUDP, pmtu: d.pmtuAll}
+	switch b.(type) {
+	case *conn.StdNetBind, link.ICMPErrorReporter:
+		bs.pmtu = true // a kernel socket: the kernel knows its path
+	}
 	bs.landing.Store(landing)
 	d.binds[key] = bs
 	for _, fn := range fns {
@@ -327,6 +372,9 @@ func (d *Device) Close() error {
 		close(t.queue.inbound)
 	}
 	d.workers.Wait()
+	close(d.pmtu.stop)
+	<-d.pmtu.done
+	d.kernelPMTU.close()
 	d.receiveErrs.stop()
 	for _, t := range tunnels {
 		t.stopLogs()

@@ -17,6 +17,9 @@
 //	config.go    TunnelConfig: mode (gre-transport, gre-tunnel, route) and transport (esp, udp)
 //	selector.go  traffic selectors (RFC 4301 §4.4.1) and the prefix table that checks them
 //	mtu.go       the per-packet overhead and the inner MTU and MSS derived from it
+//	pathmtu.go   the outer path MTU learned from the kernel, and stage 1b: what a
+//	             packet too large for it becomes (ICMP, fragments before encryption)
+//	icmp.go      the ICMP "fragmentation needed" / "packet too big" sent to inner senders
 //	inline.go    small batches sealed and opened by the goroutine that read them
 //	pools.go     the buffers: what holds memory, and the bounds per tunnel and core
 //	gso.go       staging the first packet of each UDP GSO run in a large buffer

@@ -57,7 +57,7 @@ const keepaliveTTL = 255
 func (t *Tunnel) SendKeepalive() bool {
 	ok := t.inject(func(out *outboundSA, path *outerPath, e *outboundElement) bool {
 		n := t.keepaliveRequest(e.buffer[outboundOffset:])
-		return t.prepareOutbound(out, path.mode, e, n)
+		return t.prepareOutbound(out, path.mode, t.limits.Load(), e, n)
 	})
 	if ok {
 		t.stats.KeepalivesSent.Add(1)

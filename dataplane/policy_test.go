@@ -325,6 +325,9 @@ func TestOuterSourceBeforeDecryption(t *testing.T) {
 // goes on, where before its reader stopped for good.
 func TestOversizeTUNPacket(t *testing.T) {
 	a, b := tunnelConfigs(ModeGRETransport, TransportUDP, esp.AES256GCM16, false)
+	// Sent whole, not fragmented before encryption (pathmtu.go), the
+	// packet without DF reaches the trailer check.
+	a.Fragmentation = FragmentAfterEncryption
 	first := make(chan struct{})
 	var once sync.Once
 	release := func() { once.Do(func() { close(first) }) }

@@ -275,6 +275,7 @@ func (t *Tunnel) RoutineSequentialReceiver() {
 	for c := range t.queue.inbound {
 		c.Lock()
 		path := t.path.Load()
+		lim := t.limits.Load()
 		var bytes uint64
 		for _, e := range c.elems {
 			if e.err != nil || !e.in.sa.Accept(e.seq, len(e.packet)) {
@@ -289,7 +290,7 @@ func (t *Tunnel) RoutineSequentialReceiver() {
 				continue
 			}
 			if t.cfg.MSSClamp {
-				mss.Clamp(inner, t.mss4, t.mss6)
+				mss.Clamp(inner, lim.mss4, lim.mss6)
 			}
 			start := cap(e.buffer) - cap(inner) // inner's offset in e.buffer
 			bufs = append(bufs, e.buffer[start-inboundTUNOffset:start+len(inner)])

@@ -32,9 +32,16 @@ import (
  *    how far the tunnel runs ahead: the reader waits when it is full).
  *    A batch of at most inlineMax packets the reader seals itself (stage 2
  *    without a hand-off, inline.go) before it queues it on the tunnel.
- *    A packet larger than the tunnel's MTU but within its buffer is sent
- *    (the outer packet is fragmented): path-MTU handling (ICMP Packet Too
- *    Big, RFC 4459) is a check to add after the size check.
+ *
+ * 1b. Path MTU (in stage 1, pathmtu.go). The batch loads the tunnel's
+ *    pathLimits once; a packet no larger than their MTU goes on (one
+ *    comparison). A larger IPv4 packet with DF, or IPv6 packet beyond 1280
+ *    bytes, is dropped and answered with ICMP "fragmentation needed" /
+ *    "packet too big" written into the TUN device (icmp.go, rate-limited);
+ *    an IPv4 packet without DF is split into fragments that each become
+ *    an ESP packet (RFC 4459 §3), or, with after-encryption, sent whole
+ *    like an IPv6 packet of up to 1280 bytes, for the kernel to fragment
+ *    the outer packet.
  *
  * 2. RoutineEncryption (parallel, one per core, shared by all tunnels).
  *    Fill in the GRE checksum if the tunnel sends one, then seal each
@@ -141,8 +148,24 @@ func (t *Tunnel) RoutineReadFromTUN() {
 			c.tunnel = t
 			c.out = t.outbound.Load()
 			c.path = t.path.Load()
+			lim := t.limits.Load()
 			for i := range n {
-				if sizes[i] == 0 || !t.prepareOutbound(c.out, c.path.mode, elems[i], sizes[i]) {
+				size := sizes[i]
+				if size == 0 {
+					continue
+				}
+				if size > lim.mtu {
+					// Stage 1b, path MTU: the one comparison on the
+					// fast path; pathmtu.go has the rest.
+					switch t.oversize(c, lim, elems[i], size) {
+					case oversizeDrop:
+						continue
+					case oversizeFragmented:
+						elems[i] = nil
+						continue
+					}
+				}
+				if !t.prepareOutbound(c.out, c.path.mode, lim, elems[i], size) {
 					continue
 				}
 				c.elems = append(c.elems, elems[i])
@@ -183,16 +206,18 @@ func (t *Tunnel) RoutineReadFromTUN() {
 
 // prepareOutbound does stage 1's work on one packet of size bytes at
 // outboundOffset in e.buffer. It returns false if the packet is dropped.
-func (t *Tunnel) prepareOutbound(out *outboundSA, mode Mode, e *outboundElement, size int) bool {
-	pkt := e.buffer[outboundOffset : outboundOffset+size]
-	var protocol uint16
+func (t *Tunnel) prepareOutbound(out *outboundSA, mode Mode, lim *pathLimits, e *outboundElement, size int) bool {
+	return t.admitOutbound(out, mode, lim, e.buffer[outboundOffset:outboundOffset+size]) &&
+		t.encapsulate(out, mode, e, size)
+}
+
+// admitOutbound checks an inner packet from the TUN device: IPv4 or IPv6,
+// an outbound SA, within its policy; and clamps the MSS of a TCP SYN. It
+// returns false if the packet is dropped.
+func (t *Tunnel) admitOutbound(out *outboundSA, mode Mode, lim *pathLimits, pkt []byte) bool {
 	switch {
-	case header.IPVersion(pkt) == header.IPv4Version && size >= header.IPv4MinimumSize:
-		protocol = gre.ProtocolIPv4
-		e.nextHeader = ipProtoIPv4
-	case header.IPVersion(pkt) == header.IPv6Version && size >= header.IPv6MinimumSize:
-		protocol = gre.ProtocolIPv6
-		e.nextHeader = ipProtoIPv6
+	case header.IPVersion(pkt) == header.IPv4Version && len(pkt) >= header.IPv4MinimumSize:
+	case header.IPVersion(pkt) == header.IPv6Version && len(pkt) >= header.IPv6MinimumSize:
 	default:
 		t.stats.BadInner.Add(1)
 		return false
@@ -200,6 +225,26 @@ func (t *Tunnel) prepareOutbound(out *outboundSA, mode Mode, e *outboundElement,
 	if out == nil {
 		t.stats.NoSA.Add(1)
 		return false
+	}
+	if mode == ModeRoute && !out.policy.outbound(pkt) {
+		t.stats.NoPolicy.Add(1)
+		return false
+	}
+	if t.cfg.MSSClamp {
+		mss.Clamp(pkt, lim.mss4, lim.mss6)
+	}
+	return true
+}
+
+// encapsulate puts the GRE header (and in GRE tunnel mode the IP header)
+// in front of an admitted packet, or a fragment of one, and takes its ESP
+// sequence number. It returns false if the packet is dropped.
+func (t *Tunnel) encapsulate(out *outboundSA, mode Mode, e *outboundElement, size int) bool {
+	protocol := uint16(gre.ProtocolIPv4)
+	e.nextHeader = ipProtoIPv4
+	if header.IPVersion(e.buffer[outboundOffset:]) == header.IPv6Version {
+		protocol = gre.ProtocolIPv6
+		e.nextHeader = ipProtoIPv6
 	}
 	// The ESP trailer must fit behind the packet (RFC 4303 §2.4): a
 	// packet that fills the buffer (a TUN MTU set higher than the
@@ -215,13 +260,6 @@ func (t *Tunnel) prepareOutbound(out *outboundSA, mode Mode, e *outboundElement,
 	if outboundOffset+size+out.sa.TrailerLen(encap+size) > len(e.buffer) {
 		t.stats.TooBig.Add(1)
 		return false
-	}
-	if mode == ModeRoute && !out.policy.outbound(pkt) {
-		t.stats.NoPolicy.Add(1)
-		return false
-	}
-	if t.cfg.MSSClamp {
-		mss.Clamp(pkt, t.mss4, t.mss6)
 	}
 
 	start := outboundOffset
@@ -341,6 +379,10 @@ func (t *Tunnel) RoutineSequentialSender() {
 			err := bs.bind.Send(chunk, ep)
 			gso.release(&d.pool)
 			if err != nil {
+				// The kernel may have learned a smaller path MTU
+				// (a UDP GSO segment beyond it fails the batch):
+				// look again now rather than at the next tick.
+				d.kickPathMTU()
 				t.stats.SendErrors.Add(1)
 				if !t.closing.Load() {
 					t.sendErrs.add(err)

@@ -22,8 +22,12 @@ type Tunnel struct {
 	cfg      TunnelConfig
 	overhead Overhead
 	mtu      int
-	mss4     uint16
-	mss6     uint16
+
+	// limits is what fits the outer path (pathmtu.go); pmtuLearned is
+	// when its path MTU went below the configured one (Unix ns, 0: not).
+	limits      atomic.Pointer[pathLimits]
+	pmtuLearned atomic.Int64
+	icmp        icmpState // the TUN reader's
 
 	tun  tun.Device
 	path atomic.Pointer[outerPath]
@@ -95,6 +99,14 @@ type TunnelStats struct {
 	BadSource    atomic.Uint64 // inbound ESP from an outer source other than the peer, dropped before decryption
 	QueueFull    atomic.Uint64 // inbound packets dropped because the tunnel had its share in flight (slow TUN device)
 
+	// Path MTU (pathmtu.go).
+	PathMTUChanges   atomic.Uint64 // times the path MTU in effect changed
+	PathMTUDrops     atomic.Uint64 // packets too large for the path dropped (IPv4 with DF, IPv6 beyond 1280)
+	ICMPSent         atomic.Uint64 // ICMP "fragmentation needed" / ICMPv6 "packet too big" written to the inner device
+	ICMPRateLimited  atomic.Uint64 // drops not answered: the tunnel's ICMP rate limit
+	FragmentedBefore atomic.Uint64 // IPv4 packets without DF fragmented before encryption
+	OuterFragmented  atomic.Uint64 // packets sent larger than the path MTU (IPv6 up to 1280, after-encryption): the outer packet is fragmented
+
 	// GRE keepalives (keepalive.go).
 	KeepalivesSent      atomic.Uint64 // keepalive requests sent (SendKeepalive)
 	KeepaliveReplies    atomic.Uint64 // GRE packets of Protocol Type 0 received: replies to ours
@@ -130,10 +142,10 @@ func newTunnel(d *Device, cfg TunnelConfig, mtu int, dev tun.Device, bs *bindSta
 		cfg:      cfg,
 		overhead: OverheadOf(&cfg),
 		mtu:      mtu,
-		mss4:     uint16(mtu - ipv4HeaderLen - tcpHeaderLen),
-		mss6:     uint16(mtu - ipv6HeaderLen - tcpHeaderLen),
 		tun:      dev,
 	}
+	t.limits.Store(t.newLimits(t.overhead.PathMTU))
+	t.icmp.buf = make([]byte, icmpBufferLen)
 	// The largest packet a buffer must hold: outbound, the inner MTU with
 	// the headroom and the ESP trailer; inbound, an ESP packet of the path.
 	need := max(outboundOffset+mtu+t.overhead.ESP.TrailerLen(t.overhead.Encap()+mtu), t.overhead.MaxESPLen)
@@ -321,6 +333,9 @@ func (s *TunnelStats) LogValue() slog.Value {
 		slog.Uint64("too_big", s.TooBig.Load()), slog.Uint64("send_errors", s.SendErrors.Load()),
 		slog.Uint64("write_errors", s.WriteErrors.Load()), slog.Uint64("read_errors", s.ReadErrors.Load()),
 		slog.Uint64("bad_source", s.BadSource.Load()), slog.Uint64("queue_full", s.QueueFull.Load()),
+		slog.Uint64("path_mtu_changes", s.PathMTUChanges.Load()), slog.Uint64("path_mtu_drops", s.PathMTUDrops.Load()),
+		slog.Uint64("icmp_sent", s.ICMPSent.Load()), slog.Uint64("icmp_rate_limited", s.ICMPRateLimited.Load()),
+		slog.Uint64("fragmented_before", s.FragmentedBefore.Load()), slog.Uint64("outer_fragmented", s.OuterFragmented.Load()),
 		slog.Uint64("keepalives_sent", s.KeepalivesSent.Load()), slog.Uint64("keepalive_replies", s.KeepaliveReplies.Load()),
 		slog.Uint64("keepalives_reflected", s.KeepalivesReflected.Load()), slog.Uint64("keepalive_drops", s.KeepaliveDrops.Load()),
 	)

@@ -83,6 +83,9 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 		mDeviceDrops, mKeepalives, mIKEDrops, mGREKeepaliveUp, mGREKeepalives, mReady, mBuild, mListenerConns, mListenerActive, mListenerDropped} {
 		ch <- d
 	}
+	for _, d := range pathMTUDescs {
+		ch <- d
+	}
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
@@ -103,6 +106,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			counter(mDrops, t.Drops[reason], t.Name, reason)
 		}
 		gauge(mMTU, float64(t.MTU), t.Name)
+		collectPathMTU(t.Name, t.PathMTU, counter, gauge)
 		gauge(mChildSAs, float64(len(t.ChildSAs)), t.Name)
 		collectListeners(t.Name, t.Netstack, counter, gauge)
 		if ka := t.Keepalive; ka != nil {
@@ -143,6 +147,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(mDeviceDrops, st.Device.ReceiveErrors, "receive_error")
 	counter(mDeviceDrops, st.Device.NoBuffer, "no_buffer")
 	counter(mKeepalives, st.Device.Keepalives)
+	counter(mICMPReceived, st.Device.ICMPTooBig, "too_big")
+	counter(mICMPReceived, st.Device.ICMPIgnored, "ignored")
 	counter(mIKEDrops, st.IKEDrops.UnknownPeer, "unknown_peer")
 	counter(mIKEDrops, st.IKEDrops.QueueFull, "queue_full")
 	counter(mIKEDrops, st.IKEDrops.SendErrors, "send_error")

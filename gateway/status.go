@@ -33,6 +33,9 @@ type DeviceStatus struct {
 	Keepalives    uint64 `json:"nat_keepalives_received"`
 	IKEReceived   uint64 `json:"ike_received_4500"`
 	NoBuffer      uint64 `json:"no_buffer"`
+	// ICMP errors read from the raw ESP sockets' error queues.
+	ICMPTooBig  uint64 `json:"icmp_too_big"`
+	ICMPIgnored uint64 `json:"icmp_ignored"`
 }
 
 // IKEDrops counts what the IKE runner drops or fails to send.
@@ -54,6 +57,9 @@ type TunnelStatus struct {
 	MSS4      int    `json:"mss4"`
 	MSS6      int    `json:"mss6"`
 	Keying    string `json:"keying"` // ike or manual
+	// PathMTU is the outer path as the tunnel knows it; MSS4 and MSS6
+	// follow its Current value.
+	PathMTU *PathMTUStatus `json:"path_mtu"`
 	// Inner is "tun" or "netstack"; Netstack holds a netstack tunnel's
 	// listeners and counters.
 	Inner    string          `json:"inner"`
@@ -196,6 +202,8 @@ func (g *Gateway) Status() Status {
 		Keepalives:    ds.Keepalives.Load(),
 		IKEReceived:   ds.IKE.Load(),
 		NoBuffer:      ds.NoBuffer.Load(),
+		ICMPTooBig:    ds.ICMPTooBig.Load(),
+		ICMPIgnored:   ds.ICMPIgnored.Load(),
 	}
 	rs := &g.ike.stats
 	st.IKEDrops = IKEDrops{UnknownPeer: rs.UnknownPeer.Load(), QueueFull: rs.QueueFull.Load(), SendErrors: rs.SendErrors.Load()}
@@ -213,7 +221,7 @@ func (g *Gateway) TunnelStatus(name string) (TunnelStatus, error) {
 
 // The drop reasons of Drops maps: the tunnel's own, then the SAs'.
 var (
-	tunnelDropReasons = []string{"no_sa", "seq_exhausted", "bad_inner", "send_errors", "write_errors", "read_errors"}
+	tunnelDropReasons = []string{"no_sa", "seq_exhausted", "bad_inner", "send_errors", "write_errors", "read_errors", "path_mtu"}
 	saDropReasons     = []string{"auth_failure", "replay", "bad_padding", "bad_next_header", "bad_gre", "bad_selector", "other"}
 )
 
@@ -231,7 +239,7 @@ func saDrops(s esp.Stats) map[string]uint64 {
 
 func (t *tunnel) status(now time.Time) TunnelStatus {
 	dc := t.dp.Config()
-	o := t.dp.Overhead()
+	pm := pathMTUStatus(t.dp, now)
 	ts := TunnelStatus{
 		Name:      dc.Name,
 		Interface: dc.Interface,
@@ -240,8 +248,9 @@ func (t *tunnel) status(now time.Time) TunnelStatus {
 		Local:     dc.Local.String(),
 		Peer:      dc.Peer.String(),
 		MTU:       t.dp.MTU(),
-		MSS4:      o.MSS4(),
-		MSS6:      o.MSS6(),
+		MSS4:      t.dp.PathMTU().MSS4,
+		MSS6:      t.dp.PathMTU().MSS6,
+		PathMTU:   pm,
 		Keying:    "manual",
 		ChildSAs:  []ChildSAStatus{},
 	}
@@ -266,6 +275,7 @@ func (t *tunnel) status(now time.Time) TunnelStatus {
 	ts.Drops["too_big"] = s.TooBig.Load()
 	ts.Drops["bad_source"] = s.BadSource.Load()
 	ts.Drops["queue_full"] = s.QueueFull.Load()
+	ts.Drops["path_mtu"] = s.PathMTUDrops.Load()
 	if dc.Mode != dataplane.ModeRoute {
 		ka := &KeepaliveStatus{Up: true, Sent: s.KeepalivesSent.Load(), Replies: s.KeepaliveReplies.Load(),
 			Reflected: s.KeepalivesReflected.Load(), Drops: s.KeepaliveDrops.Load()}

@@ -53,6 +53,7 @@ func check(path string, stdout io.Writer) error {
 			o.PathMTU, o.PathMTU-mtu, mtu, mtu-40, mtu-60)
 	}
 	w.Flush()
+	printCheckPathMTU(stdout, cfg)
 	printAuth(stdout, cfg)
 	printRouting(stdout, cfg)
 	printPrivileges(stdout, cfg)

@@ -75,6 +75,7 @@ func controlFlag(fs *flag.FlagSet) *string {
 func printTunnel(w io.Writer, t *gateway.TunnelStatus) {
 	fmt.Fprintf(w, "%s: %s over %s, %s, %s -> %s, mtu %d, mss %d/%d, %s keys\n",
 		t.Name, t.Mode, t.Transport, innerText(t), t.Local, t.Peer, t.MTU, t.MSS4, t.MSS6, t.Keying)
+	printPathMTU(w, t.PathMTU)
 	printNetstack(w, t.Netstack)
 	if ike := t.IKE; ike != nil {
 		printIKE(w, t.Name, ike)
@@ -218,4 +219,23 @@ func printDevice(w io.Writer, st *gateway.Status) {
 	fmt.Fprintf(w, "device: unknown SPI %d, malformed %d, receive errors %d, NAT keepalives %d; IKE from unknown peers %d, IKE queue full %d, IKE send errors %d\n",
 		st.Device.UnknownSPI, st.Device.Malformed, st.Device.ReceiveErrors, st.Device.Keepalives,
 		st.IKEDrops.UnknownPeer, st.IKEDrops.QueueFull, st.IKEDrops.SendErrors)
+}
+
+// printPathMTU prints what the tunnel knows of its outer path.
+func printPathMTU(w io.Writer, p *gateway.PathMTUStatus) {
+	if p == nil {
+		return
+	}
+	line := fmt.Sprintf("  path mtu %d", p.Current)
+	switch {
+	case !p.Discovery:
+		line += " (configured; discovery off)"
+	case p.LearnedSeconds != nil:
+		line += fmt.Sprintf(" (learned %ds ago; configured %d)", *p.LearnedSeconds, p.Configured)
+	default:
+		line += " (configured; no smaller path learned)"
+	}
+	line += fmt.Sprintf(", inner %d, fragmentation %s: %d answered with ICMP, %d over the rate limit, %d fragmented before encryption, %d outer fragmented",
+		p.InnerMTU, p.Fragmentation, p.ICMPSent, p.ICMPRateLimited, p.FragmentedBefore, p.OuterFragmented)
+	fmt.Fprintln(w, line)
 }

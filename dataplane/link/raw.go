@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.zx2c4.com/wireguard/conn"
@@ -32,11 +33,19 @@ type rawBind struct {
 	ipv6    *rawSocket
 	mark    uint32
 	markSet bool
+	df      bool // SetDontFragment; true until told otherwise
+
+	// onICMP receives the ICMP errors read from the error queues.
+	onICMP atomic.Pointer[func(*ICMPError)]
 
 	endpoints endpointCache
 }
 
-var _ conn.Bind = (*rawBind)(nil)
+var (
+	_ conn.Bind          = (*rawBind)(nil)
+	_ ICMPErrorReporter  = (*rawBind)(nil)
+	_ DontFragmentSetter = (*rawBind)(nil)
+)
 
 // NewRawESP returns a Bind that sends and receives raw ESP (IP protocol 50)
 // on the given local address (IPv4 or IPv6). Needs CAP_NET_RAW.
@@ -53,7 +62,24 @@ var _ conn.Bind = (*rawBind)(nil)
 // kernel itself implements ESP (the BSDs and macOS with IPsec compiled in),
 // it may consume inbound ESP before a raw socket sees it.
 func NewRawESP(local netip.Addr) conn.Bind {
-	return &rawBind{local: local.Unmap()}
+	return &rawBind{local: local.Unmap(), df: true}
+}
+
+// SetICMPErrorHandler sets the function that receives the ICMP errors
+// that arrive for packets the Bind sent (Linux; elsewhere it is never
+// called). Outer packets go out with DF set and are never fragmented by
+// this host unless SetDontFragment(false) is called.
+func (b *rawBind) SetICMPErrorHandler(fn func(e *ICMPError)) { b.onICMP.Store(&fn) }
+
+// SetDontFragment chooses DF for the open sockets and those opened later.
+func (b *rawBind) SetDontFragment(df bool) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.df = df
+	if err := b.ipv4.setDontFragment(df); err != nil {
+		return err
+	}
+	return b.ipv6.setDontFragment(df)
 }
 
 // Open opens the raw sockets. The port is meaningless for raw IP: it is
@@ -85,6 +111,16 @@ func (b *rawBind) Open(uint16) ([]conn.ReceiveFunc, uint16, error) {
 	if v4 == nil && v6 == nil {
 		return nil, 0, fmt.Errorf("link: raw ESP: no IPv4 or IPv6 socket: %w", syscall.EAFNOSUPPORT)
 	}
+	if err := v4.setDontFragment(b.df); err != nil {
+		v4.close()
+		v6.close()
+		return nil, 0, err
+	}
+	if err := v6.setDontFragment(b.df); err != nil {
+		v4.close()
+		v6.close()
+		return nil, 0, err
+	}
 	if b.markSet {
 		err := v4.setMark(b.mark)
 		if err == nil {
@@ -98,9 +134,11 @@ func (b *rawBind) Open(uint16) ([]conn.ReceiveFunc, uint16, error) {
 	}
 	var fns []conn.ReceiveFunc
 	if v4 != nil {
+		v4.onICMP = &b.onICMP
 		fns = append(fns, b.makeReceiveIPv4(v4))
 	}
 	if v6 != nil {
+		v6.onICMP = &b.onICMP
 		fns = append(fns, b.makeReceiveIPv6(v6))
 	}
 	b.ipv4, b.ipv6 = v4, v6

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"sync/atomic"
 
 	"golang.zx2c4.com/wireguard/conn"
 )
@@ -18,8 +19,9 @@ const rawBatchSize = 1
 // no batched receive to gain from, so it reads and writes one packet per
 // system call through the net package. It is safe for concurrent use.
 type rawSocket struct {
-	conn *net.IPConn
-	is6  bool
+	conn   *net.IPConn
+	is6    bool
+	onICMP *atomic.Pointer[func(*ICMPError)] // unused: no error queue here
 }
 
 func openRawSocket(is6 bool, local netip.Addr) (*rawSocket, error) {
@@ -37,6 +39,9 @@ func (s *rawSocket) close() error {
 	}
 	return s.conn.Close()
 }
+
+// setDontFragment does nothing: the OS's default applies.
+func (s *rawSocket) setDontFragment(bool) error { return nil }
 
 // setMark does nothing: socket marks are a Linux feature.
 func (s *rawSocket) setMark(uint32) error { return nil }

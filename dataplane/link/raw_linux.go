@@ -1,11 +1,13 @@
 package link
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -33,6 +35,9 @@ type rawSocket struct {
 
 	recvPool sync.Pool // *recvBatch
 	sendPool sync.Pool // *sendBatch
+
+	// onICMP is the Bind's handler of ICMP errors (rawBind.onICMP).
+	onICMP *atomic.Pointer[func(*ICMPError)]
 }
 
 // recvBatch is the state of one recvmmsg call, pooled so that receiving
@@ -94,6 +99,24 @@ func openRawSocket(is6 bool, local netip.Addr) (*rawSocket, error) {
 		_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, socketBufferSize)
 		_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, socketBufferSize)
 	})
+	// ICMP errors for our packets go to the error queue (ip(7) IP_RECVERR,
+	// ipv6(7) IPV6_RECVERR), where receive reads them: "fragmentation
+	// needed" and "packet too big" are how the path MTU is learned.
+	var operr error
+	err = rc.Control(func(fd uintptr) {
+		if is6 {
+			operr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_RECVERR, 1)
+		} else {
+			operr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_RECVERR, 1)
+		}
+	})
+	if err == nil && operr != nil {
+		err = os.NewSyscallError("setsockopt IP_RECVERR", operr)
+	}
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("link: raw ESP: %w", err)
+	}
 	s := &rawSocket{conn: c, rc: rc, is6: is6}
 	if is6 {
 		s.pc6 = ipv6.NewPacketConn(c)
@@ -136,6 +159,79 @@ func (s *rawSocket) setMark(mark uint32) error {
 		err = os.NewSyscallError("setsockopt SO_MARK", operr)
 	}
 	return err
+}
+
+// setDontFragment sets the socket's path MTU discovery mode. With df, an
+// IPv4 socket uses IP_PMTUDISC_PROBE: DF set, never fragmented locally,
+// whatever the kernel's path MTU cache says, so the sender alone sizes its
+// packets and a packet that reaches the path's bottleneck draws the ICMP
+// error the path MTU is learned from. An IPv6 socket uses
+// IPV6_PMTUDISC_WANT: whole packets within the learned path MTU, and
+// local fragmentation beyond it, which the sender asks for only for inner
+// IPv6 packets of up to 1280 bytes that the path cannot carry whole once
+// encapsulated (RFC 8200 §5 promises inner senders 1280; an IPv6 path of
+// 1280 leaves less). Without df: IP_PMTUDISC_DONT and IPV6_PMTUDISC_DONT,
+// the kernel fragments (DF clear). On a nil socket it does nothing.
+func (s *rawSocket) setDontFragment(df bool) error {
+	if s == nil {
+		return nil
+	}
+	level, opt, v := unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT
+	if df {
+		v = unix.IP_PMTUDISC_PROBE
+	}
+	if s.is6 {
+		level, opt, v = unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IPV6_PMTUDISC_DONT
+		if df {
+			v = unix.IPV6_PMTUDISC_WANT
+		}
+	}
+	var operr error
+	err := s.rc.Control(func(fd uintptr) { operr = unix.SetsockoptInt(int(fd), level, opt, v) })
+	if err == nil && operr != nil {
+		err = os.NewSyscallError("setsockopt MTU_DISCOVER", operr)
+	}
+	return err
+}
+
+// maxErrorsPerDrain bounds the error queue entries read in one go, so a
+// flood of ICMP errors cannot hold a receiver: the kernel bounds the queue
+// by the socket's receive buffer, and the rest waits for the next wake-up.
+const maxErrorsPerDrain = 64
+
+// drainErrors reads the socket's error queue and hands each ICMP error to
+// the Bind's handler. It returns the number of entries read. It is the
+// rare path (an ICMP error arrived) and may allocate.
+func (s *rawSocket) drainErrors() int {
+	var data [8]byte // the ESP header: SPI and sequence number
+	var oob [256]byte
+	n := 0
+	var fn func(*ICMPError)
+	if p := s.onICMP; p != nil {
+		if f := p.Load(); f != nil {
+			fn = *f
+		}
+	}
+	_ = s.rc.Control(func(fd uintptr) {
+		for n < maxErrorsPerDrain {
+			dn, oobn, _, from, err := unix.Recvmsg(int(fd), data[:], oob[:], unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
+			if err != nil {
+				return
+			}
+			n++
+			var dst netip.Addr
+			switch sa := from.(type) {
+			case *unix.SockaddrInet4:
+				dst = netip.AddrFrom4(sa.Addr)
+			case *unix.SockaddrInet6:
+				dst = netip.AddrFrom16(sa.Addr).Unmap()
+			}
+			if e, ok := parseICMPError(data[:dn], oob[:oobn], dst); ok && fn != nil {
+				fn(&e)
+			}
+		}
+	})
+	return n
 }
 
 // setIovec points iov at b.
@@ -184,6 +280,12 @@ func (s *rawSocket) receive(cache *endpointCache, packets [][]byte, sizes []int,
 	}
 	r.vlen = vlen
 	err := s.rc.Read(r.readFn)
+	// An ICMP error for a packet we sent sets the socket's error (which
+	// recvmmsg returns once) and queues the details (IP_RECVERR): read
+	// them, and read again.
+	for err == nil && r.errno != 0 && s.drainErrors() > 0 {
+		err = s.rc.Read(r.readFn)
+	}
 	// Let go of the caller's buffers before r goes back to the pool.
 	for i := range 2 * vlen {
 		r.iovs[i].Base = nil

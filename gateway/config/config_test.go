@@ -128,6 +128,8 @@ func TestErrors(t *testing.T) {
 		{"integer as string", withKey(`mtu = "1400"`), 9, []string{`tunnel "gre0": mtu: must be an integer, got a string`, "mtu = 1400"}},
 		{"boolean as string", edit(base, "esn = true", `esn = "yes"`), 14, []string{"sa.out.esn: must be true or false, got a string"}},
 		{"boolean as integer", withKey("mss-clamp = 1"), 9, []string{"mss-clamp: must be true or false, got the integer 1"}},
+		{"fragmentation", withKey(`fragmentation = "after"`), 9, []string{`tunnel "gre0": fragmentation: unknown fragmentation "after" (expected before-encryption or after-encryption)`}},
+		{"pmtud as string", withKey(`pmtud = "yes"`), 9, []string{"pmtud: must be true or false, got a string"}},
 		{"route loop", edit(base, `routes = ["10.2.0.0/24", "fd00:2::/64"]`, `routes = ["10.2.0.0/24", "0.0.0.0/0"]`), 8, []string{`tunnel "gre0": routes[1]: 0.0.0.0/0 contains the peer 192.0.2.2: the tunnel's own ESP and IKE packets would be routed into it (a loop)`}},
 		{"link-follows-ike with manual SAs", withKey("link-follows-ike = true"), 9, []string{`tunnel "gre0": link-follows-ike: only with [tunnel.ike]: manual SAs have no IKE SA to follow`}},
 		{"string as integer", edit(base, `local = "192.0.2.1"`, `local = 3221225985`), 5, []string{"local: must be a string, got the integer"}},
@@ -382,6 +384,8 @@ peer = "2001:db8::2"
 path-mtu = 1480
 mtu = 1300
 mss-clamp = false
+pmtud = false
+fragmentation = "after-encryption"
 addresses = ["10.255.0.1 peer 10.255.0.2", "fd00:255::1/64"]
 routes = ["10.2.0.0/24", "fd00::/8"]
 
@@ -433,6 +437,9 @@ func TestParseFull(t *testing.T) {
 			MTU:         1300,
 			MSSClamp:    false,
 			GRE:         dataplane.GREConfig{Key: 1001, HasKey: true, Sequence: true, Checksum: true},
+
+			NoPathMTUDiscovery: true,
+			Fragmentation:      dataplane.FragmentAfterEncryption,
 			Outbound: &esp.Config{
 				SPI: 0xdeadbeef, Algorithm: esp.ChaCha20Poly1305, Key: mustHex(t, strings.Repeat("0f", 36)),
 				SoftPackets: 1000, HardPackets: 2000, SoftBytes: 500 << 20, HardBytes: 1 << 30,

@@ -241,6 +241,8 @@ peer = "2001:db8::2"
 path-mtu = 1480
 mtu = 1300
 mss-clamp = false
+pmtud = true
+fragmentation = "before-encryption"
 addresses = ["10.255.0.1 peer 10.255.0.2", "fd00:255::1/64"]
 routes = ["10.2.0.0/24", "fd00::/8"]
 
@@ -352,7 +354,7 @@ func TestParseIKEFull(t *testing.T) {
 		t.Errorf("ESP transforms %v", tu.Dataplane.ESPTransforms)
 	}
 	if tu.Dataplane.Mode != dataplane.ModeGRETransport || tu.Dataplane.Transport != dataplane.TransportUDP || tu.Dataplane.UDPPort != 4501 || tu.Dataplane.PeerUDPPort != 14500 ||
-		!tu.Dataplane.NATTraversal || !tu.Dataplane.TunnelFallback {
+		!tu.Dataplane.NATTraversal || !tu.Dataplane.TunnelFallback || tu.Dataplane.NoPathMTUDiscovery || tu.Dataplane.Fragmentation != dataplane.FragmentBeforeEncryption {
 		t.Errorf("dataplane %+v", tu.Dataplane)
 	}
 	checkIKE(t, tu.IKE, &ikev2.Config{

@@ -68,6 +68,7 @@ func (p *parser) tunnel(i int, m map[string]any) *tunnelInfo {
 	p.keying(ti) // before the MTUs: IKE may add to the overhead
 	ti.checkLinkFollowsIKE()
 	ti.readMTUs()
+	ti.readPathMTU()
 	ti.t.finish()
 	return ti
 }

@@ -69,6 +69,10 @@ type Lab struct {
 	Prefix string
 	// A and B are the two hosts. A has the .1 addresses, B the .2 ones.
 	A, B Host
+	// R is the router between A and B in a lab made by NewRouted (nil
+	// otherwise); its Link faces A, RLinkB faces B.
+	R      *Host
+	RLinkB string
 
 	mu      sync.Mutex
 	closed  bool
@@ -247,7 +251,11 @@ func (l *Lab) Close() error {
 			errs = append(errs, fmt.Errorf("lab: %s: %w", l.A.Name, err))
 		}
 	}
-	for _, h := range append([]*Host{&l.A, &l.B}, extra...) {
+	hosts := append([]*Host{&l.A, &l.B}, extra...)
+	if l.R != nil {
+		hosts = append(hosts, l.R)
+	}
+	for _, h := range hosts {
 		if err := h.destroy(); err != nil {
 			errs = append(errs, err)
 		}
