@@ -9,4 +9,9 @@
 // e2e/run.sh measures iperf3 TCP throughput between two network namespaces
 // through greipsec, through wireguard-go, and over the bare link, and prints
 // the ratios.
+//
+// For users, `greipsec bench` (package internal/benchrun) runs the same
+// kind of in-process pair, or two greipsec processes in network namespaces
+// as root, over a sweep of algorithms, sizes and transports, and prints
+// each against this CPU's single-core seal rate.
 package bench

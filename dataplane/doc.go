@@ -20,6 +20,7 @@
 //	pathmtu.go   the outer path MTU learned from the kernel, and stage 1b: what a
 //	             packet too large for it becomes (ICMP, fragments before encryption)
 //	icmp.go      the ICMP "fragmentation needed" / "packet too big" sent to inner senders
+//	inline.go    small batches sealed and opened by the goroutine that read them
 //	pools.go     the buffers: what holds memory, and the bounds per tunnel and core
 //	gso.go       staging the first packet of each UDP GSO run in a large buffer
 //	gro.go       staging the first packet of each TUN GRO run in a large buffer

@@ -30,7 +30,9 @@ import (
  *    buffer and group the batch by tunnel. Each group is locked and put on
  *    its tunnel's inbound queue, without waiting: a full queue drops the
  *    group, so one stalled tunnel never holds up the socket for the others;
- *    then on the device's decryption queue.
+ *    then on the device's decryption queue; a group of at most inlineMax
+ *    packets the receiver opens itself (stage 2 without a hand-off,
+ *    inline.go).
  *
  * 2. RoutineDecryption (parallel, one per core, shared by all tunnels).
  *    Authenticate and decrypt each packet in place, check its padding.
@@ -198,6 +200,11 @@ func (d *Device) RoutineReceiveIncoming(bs *bindState, recv conn.ReceiveFunc) {
 				d.dropInboundContainer(c)
 				continue
 			}
+			if len(c.elems) <= inlineMax {
+				c.open() // run to completion: no worker to wake (inline.go)
+				c.Unlock()
+				continue
+			}
 			d.queue.decryption <- c
 		}
 		d.inboundGate.RUnlock()
@@ -264,10 +271,15 @@ func sourceAddrPort(ep conn.Endpoint) netip.AddrPort {
 func (d *Device) RoutineDecryption() {
 	defer d.workers.Done()
 	for c := range d.queue.decryption {
-		for _, e := range c.elems {
-			e.packet, e.nextHeader, e.seq, e.err = e.in.sa.Open(e.packet)
-		}
+		c.open()
 		c.Unlock()
+	}
+}
+
+// open is stage 2's work on one group.
+func (c *inboundContainer) open() {
+	for _, e := range c.elems {
+		e.packet, e.nextHeader, e.seq, e.err = e.in.sa.Open(e.packet)
 	}
 }
 

@@ -30,6 +30,8 @@ import (
  *    The batch is locked and put both on the device's encryption queue
  *    and, to keep its place, on the tunnel's outbound queue (which bounds
  *    how far the tunnel runs ahead: the reader waits when it is full).
+ *    A batch of at most inlineMax packets the reader seals itself (stage 2
+ *    without a hand-off, inline.go) before it queues it on the tunnel.
  *
  * 1b. Path MTU (in stage 1, pathmtu.go). The batch loads the tunnel's
  *    pathLimits once; a packet no larger than their MTU goes on (one
@@ -169,9 +171,13 @@ func (t *Tunnel) RoutineReadFromTUN() {
 				c.elems = append(c.elems, elems[i])
 				elems[i] = nil
 			}
-			if len(c.elems) == 0 {
+			switch {
+			case len(c.elems) == 0:
 				d.pool.PutOutboundContainer(c)
-			} else {
+			case len(c.elems) <= inlineMax:
+				c.seal() // run to completion: no worker to wake (inline.go)
+				t.queue.outbound <- c
+			default:
 				c.Lock()
 				t.queue.outbound <- c
 				d.queue.encryption <- c
@@ -334,13 +340,18 @@ func (t *Tunnel) encodeInnerIPHeader(b []byte, n int) byte {
 func (d *Device) RoutineEncryption() {
 	defer d.workers.Done()
 	for c := range d.queue.encryption {
-		for _, e := range c.elems {
-			if e.greStart != 0 {
-				gre.GRE(e.buffer[e.greStart:e.end]).SetChecksum()
-			}
-			e.packet = c.out.sa.Seal(e.buffer[e.start:e.end], e.seq, e.nextHeader)
-		}
+		c.seal()
 		c.Unlock()
+	}
+}
+
+// seal is stage 2's work on one batch.
+func (c *outboundContainer) seal() {
+	for _, e := range c.elems {
+		if e.greStart != 0 {
+			gre.GRE(e.buffer[e.greStart:e.end]).SetChecksum()
+		}
+		e.packet = c.out.sa.Seal(e.buffer[e.start:e.end], e.seq, e.nextHeader)
 	}
 }
 

@@ -10,6 +10,7 @@
 //	greipsec reload                      make the running gateway re-read its configuration
 //	greipsec keygen ALG                  print a random key for a manual SA
 //	greipsec demo                        two gateways in two network namespaces (root)
+//	greipsec bench [--quick] [--json]    measure this host: throughput per algorithm, size and transport
 //	greipsec version
 //	greipsec help [COMMAND]
 //
@@ -54,7 +55,7 @@ func init() {
 	commands = []*command{
 		upCommand, checkCommand, showCommand,
 		initiateCommand, terminateCommand, rekeyCommand, reloadCommand,
-		keygenCommand, demoCommand, versionCommand, helpCommand,
+		keygenCommand, demoCommand, benchCommand, versionCommand, helpCommand,
 	}
 }
 

@@ -1,0 +1,17 @@
+package dataplane
+
+// inlineMax is the largest batch that the goroutine which read it seals
+// (stage 1 of send.go) or opens (stage 1 of receive.go) itself, rather
+// than handing it to the encryption or decryption workers.
+//
+// A hand-off costs a wake-up of a parked worker (a futex wake and a
+// context switch in the kernel) and later one of the sequential stage,
+// which for a batch of one or a few packets is more than the crypto: on a
+// busy 2-core host the raw ESP path was bound by wake-ups and context
+// switches, not by AES-GCM (issue 10). Small batches are what a reader
+// sees when it keeps up with its socket or TUN device; when it does not,
+// its batches grow past inlineMax and the workers share the load again, so
+// the choice balances itself. Order is kept either way: the batch is on
+// the tunnel's queue in the order read, and the sequential stage waits for
+// its lock as it does for a worker.
+const inlineMax = 8
