@@ -220,7 +220,9 @@ func (s *scanner) key() []string {
 			if c == '"' {
 				if u, err := strconv.Unquote(raw); err == nil {
 					raw = u
-				} else {
+				} else if len(raw) >= 2 {
+					// An unterminated string at the end of the file
+					// is one quote: the TOML decoder reports it.
 					raw = raw[1 : len(raw)-1]
 				}
 			} else if len(raw) >= 2 {
