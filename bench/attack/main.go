@@ -357,6 +357,16 @@ func (p *pair) counters() string {
 	return s
 }
 
+// initTemplate returns an IKE_SA_INIT request as B, with site-b.toml's
+// proposals, would send it: what the IKE floods forge and mangle.
+func initTemplate() ([]byte, error) {
+	cfg, err := config.Parse("site-b.toml", []byte(exampleConfig("site-b.toml")))
+	if err != nil {
+		return nil, err
+	}
+	return attack.InitTemplate(cfg.Tunnels[0].IKE)
+}
+
 // ikeFlood: spoofed IKE_SA_INIT at rate for *duration at A; then, the
 // flood going on, B terminates and initiates again: the tunnel must come
 // up within 10 s.
@@ -367,11 +377,7 @@ func ikeFlood(name string, rate int, peerAddr bool) (r row, err error) {
 		return r, err
 	}
 	defer p.close()
-	cfg, err := config.Parse("site-b.toml", []byte(exampleConfig("site-b.toml")))
-	if err != nil {
-		return r, err
-	}
-	init, err := attack.InitTemplate(cfg.Tunnels[0].IKE)
+	init, err := initTemplate()
 	if err != nil {
 		return r, err
 	}
@@ -414,11 +420,7 @@ func malformed(name string) (r row, err error) {
 		return r, err
 	}
 	defer p.close()
-	cfg, err := config.Parse("site-b.toml", []byte(exampleConfig("site-b.toml")))
-	if err != nil {
-		return r, err
-	}
-	valid, err := attack.InitTemplate(cfg.Tunnels[0].IKE)
+	valid, err := initTemplate()
 	if err != nil {
 		return r, err
 	}

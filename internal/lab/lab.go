@@ -199,23 +199,10 @@ func (h *Host) configure() error {
 	if err := h.nl.LinkSetUp(lo); err != nil {
 		return fmt.Errorf("lab: %s: set lo up: %w", h.Name, err)
 	}
-	link, err := h.nl.LinkByName(h.Link)
-	if err != nil {
-		return fmt.Errorf("lab: %s: %w", h.Name, err)
+	if err := h.addAddrs(h.Link, []netip.Prefix{h.Addr4, h.Addr6}); err != nil {
+		return err
 	}
-	for _, p := range []netip.Prefix{h.Addr4, h.Addr6} {
-		addr := &netlink.Addr{IPNet: prefixIPNet(p)}
-		if p.Addr().Is6() {
-			addr.Flags = unix.IFA_F_NODAD
-		}
-		if err := h.nl.AddrAdd(link, addr); err != nil {
-			return fmt.Errorf("lab: %s: add %s to %s: %w", h.Name, p, h.Link, err)
-		}
-	}
-	if err := h.nl.LinkSetUp(link); err != nil {
-		return fmt.Errorf("lab: %s: set %s up: %w", h.Name, h.Link, err)
-	}
-	return nil
+	return h.linkUp(h.Link)
 }
 
 func prefixIPNet(p netip.Prefix) *net.IPNet {

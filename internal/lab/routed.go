@@ -123,21 +123,15 @@ func (l *Lab) configureRouter() error {
 		{r.Link, []netip.Prefix{addrRA4, addrRA6}, addrB4.Addr(), addrB6.Addr(), addrA4.Addr(), addrA6.Addr()},
 		{l.RLinkB, []netip.Prefix{addrRB4, addrRB6}, addrA4.Addr(), addrA6.Addr(), addrB4.Addr(), addrB6.Addr()},
 	} {
+		if err := r.addAddrs(side.link, side.addrs); err != nil {
+			return err
+		}
+		if err := r.linkUp(side.link); err != nil {
+			return err
+		}
 		link, err := r.nl.LinkByName(side.link)
 		if err != nil {
 			return fmt.Errorf("lab: %s: %w", r.Name, err)
-		}
-		for _, p := range side.addrs {
-			addr := &netlink.Addr{IPNet: prefixIPNet(p)}
-			if p.Addr().Is6() {
-				addr.Flags = unix.IFA_F_NODAD
-			}
-			if err := r.nl.AddrAdd(link, addr); err != nil {
-				return fmt.Errorf("lab: %s: add %s to %s: %w", r.Name, p, side.link, err)
-			}
-		}
-		if err := r.nl.LinkSetUp(link); err != nil {
-			return fmt.Errorf("lab: %s: set %s up: %w", r.Name, side.link, err)
 		}
 		for _, near := range []netip.Addr{side.near4, side.near6} {
 			bits := 32
