@@ -52,26 +52,50 @@ func startUp(t *testing.T, l *lab.Lab, h *lab.Host, cfg string, extra ...string)
 		t.Fatal(err)
 	}
 	g.cmd = exec.Command(exe, append([]string{"up", "--allow-example-psk", "-c", g.config, "--control", g.socket}, extra...)...)
-	g.cmd.Stdout, g.cmd.Stderr = log, log
-	if err := l.Start(h, g.cmd); err != nil {
+	startAndWait(t, l, h, g.cmd, log, g.log, g.socket, "", 10*time.Second)
+	return g
+}
+
+// startAndWait starts cmd, a "greipsec up" writing to log (the file at
+// logPath), in h, stops it when the test ends (printing its log if the
+// test failed) and waits until it has made its control socket. who says
+// how it runs, for the messages ("" or " as nobody").
+func startAndWait(t *testing.T, l *lab.Lab, h *lab.Host, cmd *exec.Cmd, log *os.File, logPath, socket, who string, timeout time.Duration) {
+	t.Helper()
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := l.Start(h, cmd); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		l.Stop(g.cmd)
+		l.Stop(cmd)
 		log.Close()
 		if t.Failed() {
-			out, _ := os.ReadFile(g.log)
-			t.Logf("greipsec log of %s:\n%s", h.Name, out)
+			out, _ := os.ReadFile(logPath)
+			t.Logf("greipsec log of %s%s:\n%s", h.Name, who, out)
 		}
 	})
-	if !lab.WaitFor(10*time.Second, func() bool {
-		_, err := os.Stat(g.socket)
-		return err == nil || l.Exited(g.cmd)
-	}) || l.Exited(g.cmd) {
-		out, _ := os.ReadFile(g.log)
-		t.Fatalf("greipsec up in %s did not start: %v\n%s", h.Name, l.Wait(g.cmd), out)
+	if !lab.WaitFor(timeout, func() bool {
+		_, err := os.Stat(socket)
+		return err == nil || l.Exited(cmd)
+	}) || l.Exited(cmd) {
+		out, _ := os.ReadFile(logPath)
+		t.Fatalf("greipsec up%s in %s did not start: %v\n%s", who, h.Name, l.Wait(cmd), out)
 	}
-	return g
+}
+
+// showJSON runs "greipsec show NAME --json" against the control socket
+// and decodes it.
+func showJSON(t *testing.T, socket, name string) gateway.TunnelStatus {
+	t.Helper()
+	out, err := exec.Command(greipsecBinary(t), "show", name, "--json", "--control", socket).Output()
+	if err != nil {
+		t.Fatalf("show %s: %v", name, err)
+	}
+	var st gateway.TunnelStatus
+	if err := json.Unmarshal(out, &st); err != nil {
+		t.Fatalf("show --json: %v\n%s", err, out)
+	}
+	return st
 }
 
 // ctl runs a greipsec client command against g's control socket and
@@ -91,15 +115,7 @@ func (g *gwProc) ctl(t *testing.T, args ...string) (string, error) {
 // show returns the status of tunnel name from "greipsec show NAME --json".
 func (g *gwProc) show(t *testing.T, name string) gateway.TunnelStatus {
 	t.Helper()
-	out, err := g.ctl(t, "show", name, "--json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st gateway.TunnelStatus
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		t.Fatalf("show --json: %v\n%s", err, out)
-	}
-	return st
+	return showJSON(t, g.socket, name)
 }
 
 // exampleConfig returns an example configuration file, edited.

@@ -95,41 +95,15 @@ func startUnprivileged(t *testing.T, l *lab.Lab, h *lab.Host, cfg string) *unpri
 	// --seccomp-bpf: only the traced calls stop the process.
 	g.cmd = exec.Command(strace, "-f", "-qq", "--seccomp-bpf", "-e", "trace=socket,open,openat", "-o", g.trace, exe, "up", "--allow-example-psk", "-v", "-c", config)
 	g.cmd.Env = []string{"XDG_RUNTIME_DIR=" + run, "PATH=/usr/bin:/bin"}
-	g.cmd.Stdout, g.cmd.Stderr = log, log
 	g.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody, Groups: []uint32{}}}
-	if err := l.Start(h, g.cmd); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		l.Stop(g.cmd)
-		log.Close()
-		if t.Failed() {
-			out, _ := os.ReadFile(g.log)
-			t.Logf("greipsec log of %s (as nobody):\n%s", h.Name, out)
-		}
-	})
-	if !lab.WaitFor(15*time.Second, func() bool {
-		_, err := os.Stat(g.socket)
-		return err == nil || l.Exited(g.cmd)
-	}) || l.Exited(g.cmd) {
-		out, _ := os.ReadFile(g.log)
-		t.Fatalf("greipsec up as nobody in %s did not start: %v\n%s", h.Name, l.Wait(g.cmd), out)
-	}
+	startAndWait(t, l, h, g.cmd, log, g.log, g.socket, " as nobody", 15*time.Second)
 	return g
 }
 
 // show returns the status of tunnel name from the control socket.
 func (g *unprivProc) show(t *testing.T, name string) gateway.TunnelStatus {
 	t.Helper()
-	out, err := exec.Command(greipsecBinary(t), "show", name, "--json", "--control", g.socket).Output()
-	if err != nil {
-		t.Fatalf("show: %v", err)
-	}
-	var st gateway.TunnelStatus
-	if err := json.Unmarshal(out, &st); err != nil {
-		t.Fatalf("show --json: %v\n%s", err, out)
-	}
-	return st
+	return showJSON(t, g.socket, name)
 }
 
 // checkUnprivileged checks, while greipsec runs, that it runs as nobody
