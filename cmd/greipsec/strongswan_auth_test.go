@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/greipsec/greipsec/internal/lab"
 )
@@ -186,21 +185,7 @@ func TestStrongSwanCertificates(t *testing.T) {
 // ESP algorithms and the identities.
 func routeTraffic(t *testing.T, l *lab.Lab, ss *lab.StrongSwan, g *gwProc, ike, esp string, ids ...string) {
 	t.Helper()
-	if err := l.WaitLink(&l.A, "sec0", 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	lan := netip.MustParseAddr("10.2.0.1")
-	if !lab.WaitFor(30*time.Second, func() bool {
-		n, _ := l.Ping(&l.A, lan, 1, time.Second)
-		return n == 1
-	}) {
-		sas, _ := ss.ListSAs()
-		t.Fatalf("no ping reply from %s behind strongSwan within 30 s; swanctl --list-sas:\n%s", lan, sas)
-	}
-	if n, err := l.Ping(&l.A, lan, 5, 2*time.Second); err != nil || n < 4 {
-		t.Errorf("ping %s: %d/5 replies, err %v", lan, n, err)
-	}
-	bps := iperf(t, l, needIperf3(t), lan.String())
+	bps := lanTraffic(t, l, ss)
 	t.Logf("iperf3 TCP greipsec -> strongSwan: %.2f Gbit/s", bps/1e9)
 	sas, err := ss.ListSAs()
 	if err != nil {

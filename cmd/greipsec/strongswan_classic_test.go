@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/greipsec/greipsec/internal/lab"
 )
@@ -57,21 +56,7 @@ func TestStrongSwanClassic(t *testing.T) {
 					Initiate:     r.charonInitiates,
 					ExtraLANAddr: netip.MustParsePrefix("10.2.0.1/24"),
 				}, edit)
-				if err := l.WaitLink(&l.A, "sec0", 10*time.Second); err != nil {
-					t.Fatal(err)
-				}
-				lan := netip.MustParseAddr("10.2.0.1")
-				if !lab.WaitFor(30*time.Second, func() bool {
-					n, _ := l.Ping(&l.A, lan, 1, time.Second)
-					return n == 1
-				}) {
-					sas, _ := ss.ListSAs()
-					t.Fatalf("no ping reply from %s behind strongSwan within 30 s; swanctl --list-sas:\n%s", lan, sas)
-				}
-				if n, err := l.Ping(&l.A, lan, 5, 2*time.Second); err != nil || n < 4 {
-					t.Errorf("ping %s: %d/5 replies, err %v", lan, n, err)
-				}
-				bps := iperf(t, l, needIperf3(t), lan.String())
+				bps := lanTraffic(t, l, ss)
 				t.Logf("iperf3 TCP greipsec -> strongSwan, %s / %s: %.2f Gbit/s", tc.ike, tc.esp, bps/1e9)
 				sas, err := ss.ListSAs()
 				if err != nil {

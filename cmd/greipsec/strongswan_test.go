@@ -112,21 +112,7 @@ func TestStrongSwanRoute(t *testing.T) {
 				Initiate:     tc.charonInitiates,
 				ExtraLANAddr: netip.MustParsePrefix("10.2.0.1/24"),
 			})
-			if err := l.WaitLink(&l.A, "sec0", 10*time.Second); err != nil {
-				t.Fatal(err)
-			}
-			lan := netip.MustParseAddr("10.2.0.1")
-			if !lab.WaitFor(30*time.Second, func() bool {
-				n, _ := l.Ping(&l.A, lan, 1, time.Second)
-				return n == 1
-			}) {
-				sas, _ := ss.ListSAs()
-				t.Fatalf("no ping reply from %s behind strongSwan within 30 s; swanctl --list-sas:\n%s", lan, sas)
-			}
-			if n, err := l.Ping(&l.A, lan, 5, 2*time.Second); err != nil || n < 4 {
-				t.Errorf("ping %s: %d/5 replies, err %v", lan, n, err)
-			}
-			bps := iperf(t, l, needIperf3(t), lan.String())
+			bps := lanTraffic(t, l, ss)
 			t.Logf("iperf3 TCP greipsec -> strongSwan (route mode): %.2f Gbit/s", bps/1e9)
 
 			sas, err := ss.ListSAs()
@@ -246,4 +232,26 @@ func compareWithSwanctl(t *testing.T, g *gwProc, sas string) {
 			t.Errorf("greipsec's local selector %s is not swanctl's remote one", ts)
 		}
 	}
+}
+
+// lanTraffic waits for sec0 in A, for a ping to 10.2.0.1 on strongSwan's
+// LAN through it (printing swanctl --list-sas if none comes within 30 s),
+// checks 5 more pings and returns what iperf3 TCP measured from A to there.
+func lanTraffic(t *testing.T, l *lab.Lab, ss *lab.StrongSwan) (bps float64) {
+	t.Helper()
+	if err := l.WaitLink(&l.A, "sec0", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	lan := netip.MustParseAddr("10.2.0.1")
+	if !lab.WaitFor(30*time.Second, func() bool {
+		n, _ := l.Ping(&l.A, lan, 1, time.Second)
+		return n == 1
+	}) {
+		sas, _ := ss.ListSAs()
+		t.Fatalf("no ping reply from %s behind strongSwan within 30 s; swanctl --list-sas:\n%s", lan, sas)
+	}
+	if n, err := l.Ping(&l.A, lan, 5, 2*time.Second); err != nil || n < 4 {
+		t.Errorf("ping %s: %d/5 replies, err %v", lan, n, err)
+	}
+	return iperf(t, l, needIperf3(t), lan.String())
 }
