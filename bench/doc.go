@@ -6,9 +6,12 @@
 //
 //	go test -run '^$' -bench Pipeline -benchtime 200000x ./bench/
 //
-// e2e/run.sh measures iperf3 TCP throughput between two network namespaces
-// through greipsec, through wireguard-go, and over the bare link, and prints
-// the ratios.
+// e2e/run.sh measures, between two network namespaces, iperf3 TCP
+// throughput (1 and 4 streams, IPv4 and IPv6 outer), UDP packets per second
+// and ping latency (idle and under load) through greipsec, through
+// wireguard-go and over the bare link, the host's raw IP ceiling
+// (e2e/rawceil), and prints the ratios. TestE2EScriptQuick runs it with
+// QUICK=1 as root and checks that every cell of its output is a number.
 //
 // For users, `greipsec bench` (package internal/benchrun) runs the same
 // kind of in-process pair, or two greipsec processes in network namespaces

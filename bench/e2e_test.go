@@ -214,14 +214,14 @@ func TestCheckReport(t *testing.T) {
 	for _, tc := range []struct {
 		name, old, new, want string
 	}{
-		{"a failed cell", "| greipsec, raw ESP, IPv6 outer | 1422 | 0.94 |", "| greipsec, raw ESP, IPv6 outer | 1422 | FAILED |", `column "1 stream(s)" of "greipsec, raw ESP, IPv6 outer" is "FAILED"`},
-		{"an empty runs cell", "| 48.7 | 22.6 |", "|  | 22.6 |", `column "runs, 64 B" of "wireguard-go, IPv4 outer" is ""`},
-		{"an unread RSS", "| 27 / 30 |", "| ? / 30 |", `is "? / 30", not a number`},
-		{"a ratio without its measurement", "| raw ESP | 0.64 | 1.26 |", "| raw ESP | n/a | 1.26 |", `column "64 B" of "raw ESP" is "n/a"`},
-		{"a missing row", "| greipsec, ESP-in-UDP, IPv4 outer | 0.258 | 6.120 | 0 | 2.655 | 12.800 | 0 |\n", "", `no row "greipsec, ESP-in-UDP, IPv4 outer"`},
+		{"a failed cell", "| greipsec, raw ESP, IPv6 outer | 1422 | 0.95 |", "| greipsec, raw ESP, IPv6 outer | 1422 | FAILED |", `column "1 stream(s)" of "greipsec, raw ESP, IPv6 outer" is "FAILED"`},
+		{"an empty runs cell", "| 14.1 | 15.4 |", "|  | 15.4 |", `column "runs, 64 B" of "wireguard-go, IPv4 outer" is ""`},
+		{"an unread RSS", "| 23 / 25 | 23 / 25 |", "| 23 / 25 | ? / 25 |", `is "? / 25", not a number`},
+		{"a ratio without its measurement", "| raw ESP | 1.11 | 1.29 |", "| raw ESP | n/a | 1.29 |", `column "64 B" of "raw ESP" is "n/a"`},
+		{"a missing row", "| greipsec, ESP-in-UDP, IPv4 outer | 0.234 | 0.368 | 0 | 3.000 | 5.740 | 0 |\n", "", `no row "greipsec, ESP-in-UDP, IPv4 outer"`},
 		{"a missing table", "| path | idle median | idle p99 | idle lost | under load median | under load p99 | under load lost |\n|---|---:|---:|---:|---:|---:|---:|\n", "", `no table with a column "idle median"`},
-		{"a short row", "| 1.54 | 137.9 | 1.54 Gbit/s; 137.9 kpps |", "| 1.54 | 137.9 |", "3 cells, the header has 4"},
-		{"a FAILED line", "| TCP 1 stream(s) Gbit/s / ceiling Gbit/s | 0.74 |\n", "| TCP 1 stream(s) Gbit/s / ceiling Gbit/s | 0.74 |\n\nFAILED greipsec-esp6: TCP, 4 stream(s), run 1: iperf3 -c 10.255.0.2: timeout\n", "FAILED greipsec-esp6"},
+		{"a short row", "| 1.53 | 136.6 | 1.53 Gbit/s; 136.6 kpps |", "| 1.53 | 136.6 |", "3 cells, the header has 4"},
+		{"a FAILED line", "| UDP 1372 B kpps / ceiling kpps | 0.14 |\n", "| UDP 1372 B kpps / ceiling kpps | 0.14 |\n\nFAILED greipsec-esp6: TCP, 4 stream(s), run 1: iperf3 -c 10.255.0.2: timeout\n", "FAILED greipsec-esp6"},
 	} {
 		bad := strings.Replace(string(good), tc.old, tc.new, 1)
 		if bad == string(good) {

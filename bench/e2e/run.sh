@@ -131,6 +131,7 @@ start() {
 # stop_all_but_server: stop every process started since the iperf3 server.
 stop_all_but_server() {
 	local pid
+	TUNNEL_PIDS=()
 	for pid in "${PIDS[@]}"; do
 		[[ $pid == "$IPERF_SERVER" ]] || stop_pid "$pid"
 	done
@@ -314,11 +315,37 @@ warm() {
 	done
 }
 
-# tcp NAME DST PORT: RUNS runs of DURATION s for each stream count.
+# TUNNEL_PIDS are the tunnel's processes in A and B, for the peak RSS.
+TUNNEL_PIDS=()
+
+# hwm_reset: reset the peak resident memory (VmHWM) of TUNNEL_PIDS
+# (proc(5), /proc/PID/clear_refs, 5).
+hwm_reset() {
+	local pid
+	for pid in "${TUNNEL_PIDS[@]}"; do
+		echo 5 >"/proc/$pid/clear_refs" 2>/dev/null
+	done
+}
+
+# hwm KEY: record the peak resident memory (VmHWM, MiB) of TUNNEL_PIDS
+# since hwm_reset, "A / B".
+hwm() {
+	local pid v out=()
+	((${#TUNNEL_PIDS[@]})) || return 0
+	for pid in "${TUNNEL_PIDS[@]}"; do
+		v=$(awk '/^VmHWM:/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status" 2>/dev/null)
+		out+=("${v:-?}")
+	done
+	HWM[$1]=$(IFS=/; echo "${out[*]}" | sed 's|/| / |g')
+}
+
+# tcp NAME DST PORT: RUNS runs of DURATION s for each stream count, and
+# the peak RSS of the tunnel during them.
 tcp() {
 	local name=$1 s i all
 	for s in $STREAMS; do
 		all=()
+		hwm_reset
 		for ((i = 1; i <= RUNS; i++)); do
 			iperf_tcp "$2" "$3" -t "$DURATION" -P "$s" || {
 				fail "$name" "TCP, $s stream(s), run $i: $IPERF_ERR"
@@ -327,6 +354,7 @@ tcp() {
 			all+=("$(gbit "$IPERF_BPS")")
 			log "$name: TCP $s stream(s), run $i/$RUNS: ${all[-1]} Gbit/s"
 		done
+		hwm "$name/$s"
 		TCPRUNS[$name/$s]=${all[*]}
 		TCP[$name/$s]=$(printf '%s\n' "${all[@]}" | median | awk '{printf "%.2f", $1}')
 	done
@@ -402,18 +430,6 @@ measure() {
 	return 0
 }
 
-# hwm NAME PID...: record the peak resident memory (VmHWM, MiB) of each
-# process, "A / B".
-hwm() {
-	local name=$1 pid v out=()
-	shift
-	for pid in "$@"; do
-		v=$(awk '/^VmHWM:/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status" 2>/dev/null)
-		out+=("${v:-?}")
-	done
-	HWM[$name]=$(IFS=/; echo "${out[*]}" | sed 's|/| / |g')
-}
-
 # wireguard NAME FAMILY: wireguard-go in both namespaces, with endpoints of
 # FAMILY (4 or 6). The interfaces get per-run names instead of wg0: the UAPI
 # socket /var/run/wireguard/IFNAME.sock is shared by all namespaces.
@@ -444,8 +460,8 @@ wireguard() {
 		ip -n "$NA" addr add 10.254.0.1/24 dev "$WA" && ip -n "$NA" link set "$WA" up &&
 		ip -n "$NB" addr add 10.254.0.2/24 dev "$WB" && ip -n "$NB" link set "$WB" up ||
 		{ fail "$name" "configuring wireguard-go failed"; return 1; }
+	TUNNEL_PIDS=("${pids[@]}")
 	measure "$name" 10.254.0.2 "$WA" 5201 "" "$full"
-	hwm "$name" "${pids[@]}"
 	# Both ends must have used the outer family asked for.
 	ip netns exec "$NB" wg show "$WB" endpoints | grep -qF "$ea" ||
 		fail "$name" "B's endpoint for A is $(ip netns exec "$NB" wg show "$WB" endpoints | awk '{print $2}'), not $ea"
@@ -498,8 +514,8 @@ greipsec() {
 		fi
 	done
 	if ((rc == 0)); then
+		TUNNEL_PIDS=("${pids[@]}")
 		measure "$name" 10.255.0.2 gre0 5201 "" "$full" || rc=1
-		hwm "$name" "${pids[@]}"
 	fi
 	for pid in "${pids[@]}"; do
 		kill -USR1 "$pid" 2>/dev/null # log its counters
@@ -535,8 +551,8 @@ wgnetstack() {
 		fail "$name" "wgnetstack did not start: $(tail -c 400 "$TMP/wgnetstack-a.log")"
 		return 1
 	}
+	TUNNEL_PIDS=("$pida" "$pidb")
 	measure "$name" 127.0.0.1 "" 15201 1420
-	hwm "$name" "$pida" "$pidb"
 }
 
 # greipsec_netstack: greipsec with inner = "netstack", with a TCP forward on each side.
@@ -583,8 +599,8 @@ target    = "127.0.0.1:5201"'
 		}
 	done
 	if ((rc == 0)); then
+		TUNNEL_PIDS=("${pids[@]}")
 		measure "$name" 127.0.0.1 "" 15202 "$("$TMP/greipsec" check -c "$TMP/netstack-a.toml" | awk '$1 == "ns0" {print $9}')" || rc=1
-		hwm "$name" "${pids[@]}"
 	fi
 	for pid in "${pids[@]}"; do
 		kill -USR1 "$pid" 2>/dev/null
@@ -716,13 +732,17 @@ echo
 hdr="| path | inner MTU |" sep="|---|---:|"
 for s in $STREAMS; do hdr+=" $s stream(s) |" sep+="---:|"; done
 for s in $STREAMS; do hdr+=" runs, $s |" sep+="---|"; done
-echo "$hdr peak RSS (VmHWM) A / B, MiB |"
-echo "$sep---|"
+for s in $STREAMS; do hdr+=" peak RSS A / B MiB, $s |" sep+="---|"; done
+echo "$hdr"
+echo "$sep"
 for name in $PATHS; do
 	row="| $(label "$name") | ${MTU[$name]:-?} |"
 	for s in $STREAMS; do row+=" $(cell TCP "$name/$s") |"; done
 	for s in $STREAMS; do row+=" ${TCPRUNS[$name/$s]:-} |"; done
-	echo "$row ${HWM[$name]:-n/a} |"
+	for s in $STREAMS; do
+		if [[ $name == veth ]]; then row+=" n/a |"; else row+=" ${HWM[$name/$s]:-} |"; fi
+	done
+	echo "$row"
 done
 
 if [[ -n $FULL ]]; then
