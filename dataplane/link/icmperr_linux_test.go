@@ -155,13 +155,13 @@ func TestRawESPDontFragment(t *testing.T) {
 	})
 	mode := func(s *rawSocket) int {
 		var v int
-		var err error
-		s.rc.Control(func(fd uintptr) {
+		err := s.control(func(fd int) (err error) {
 			if s.is6 {
-				v, err = unix.GetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER)
+				v, err = unix.GetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER)
 			} else {
-				v, err = unix.GetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MTU_DISCOVER)
+				v, err = unix.GetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER)
 			}
+			return err
 		})
 		if err != nil {
 			t.Fatal(err)

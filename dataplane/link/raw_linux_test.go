@@ -322,11 +322,10 @@ func TestRawESPIPv4Options(t *testing.T) {
 	})
 	// Router Alert, RFC 2113 §2.1: type 148, length 4, value 0.
 	routerAlert := []byte{148, 4, 0, 0}
-	var operr error
-	if err := a.ipv4.rc.Control(func(fd uintptr) {
-		operr = unix.SetsockoptString(int(fd), unix.IPPROTO_IP, unix.IP_OPTIONS, string(routerAlert))
-	}); err != nil || operr != nil {
-		t.Fatalf("setsockopt IP_OPTIONS: %v, %v", err, operr)
+	if err := a.ipv4.control(func(fd int) error {
+		return unix.SetsockoptString(fd, unix.IPPROTO_IP, unix.IP_OPTIONS, string(routerAlert))
+	}); err != nil {
+		t.Fatalf("setsockopt IP_OPTIONS: %v", err)
 	}
 	want := fakeESP(4)
 	if err := a.Send(want, NewEndpoint(netip.MustParseAddr("127.0.0.2"))); err != nil {
@@ -362,16 +361,15 @@ func TestRawESPReassembled(t *testing.T) {
 		b, recvB, err = openRaw(t, "", "v4", "v6")
 		return err
 	})
-	var operr error
-	if err := a.ipv4.rc.Control(func(fd uintptr) {
-		operr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT)
-	}); err != nil || operr != nil {
-		t.Fatalf("setsockopt IP_MTU_DISCOVER: %v, %v", err, operr)
+	if err := a.ipv4.control(func(fd int) error {
+		return unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT)
+	}); err != nil {
+		t.Fatalf("setsockopt IP_MTU_DISCOVER: %v", err)
 	}
-	if err := a.ipv6.rc.Control(func(fd uintptr) {
-		operr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IPV6_PMTUDISC_DONT)
-	}); err != nil || operr != nil {
-		t.Fatalf("setsockopt IPV6_MTU_DISCOVER: %v, %v", err, operr)
+	if err := a.ipv6.control(func(fd int) error {
+		return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IPV6_PMTUDISC_DONT)
+	}); err != nil {
+		t.Fatalf("setsockopt IPV6_MTU_DISCOVER: %v", err)
 	}
 	want := [][]byte{packet(1, 1, 4000), packet(1, 2, 3000)}
 	for i, dst := range []string{"127.0.0.1", "fd00::2"} {
@@ -522,11 +520,11 @@ func TestRawESPSetMark(t *testing.T) {
 	mark := func() int {
 		t.Helper()
 		var m int
-		var operr error
-		if err := b.ipv4.rc.Control(func(fd uintptr) {
-			m, operr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK)
-		}); err != nil || operr != nil {
-			t.Fatalf("getsockopt SO_MARK: %v, %v", err, operr)
+		if err := b.ipv4.control(func(fd int) (err error) {
+			m, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK)
+			return err
+		}); err != nil {
+			t.Fatalf("getsockopt SO_MARK: %v", err)
 		}
 		return m
 	}
