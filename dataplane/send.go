@@ -31,7 +31,9 @@ import (
  *    and, to keep its place, on the tunnel's outbound queue (which bounds
  *    how far the tunnel runs ahead: the reader waits when it is full).
  *    A batch of at most inlineMax packets the reader seals itself (stage 2
- *    without a hand-off, inline.go) before it queues it on the tunnel.
+ *    without a hand-off, inline.go), and when no earlier batch is still
+ *    waiting for the socket it sends it too (stage 3), without waking
+ *    anyone; otherwise it queues it on the tunnel.
  *
  * 1b. Path MTU (in stage 1, pathmtu.go). The batch loads the tunnel's
  *    pathLimits once; a packet no larger than their MTU goes on (one
@@ -139,7 +141,8 @@ func (t *Tunnel) RoutineReadFromTUN() {
 		return true
 	}
 
-	errs := 0 // consecutive read errors
+	var x transmitter // for the batches this goroutine sends itself
+	errs := 0         // consecutive read errors
 	for fill() {
 		n, err := t.tun.Read(bufs, sizes, outboundOffset)
 		if n > 0 {
@@ -175,10 +178,21 @@ func (t *Tunnel) RoutineReadFromTUN() {
 			case len(c.elems) == 0:
 				d.pool.PutOutboundContainer(c)
 			case len(c.elems) <= inlineMax:
-				c.seal() // run to completion: no worker to wake (inline.go)
+				// Run to completion: no worker to wake (inline.go).
+				c.seal()
+				if t.outPending.Load() == 0 && t.xmitMu.TryLock() {
+					// Every earlier batch is on the wire: no
+					// need to wake the sequential stage either.
+					t.transmit(&x, c)
+					t.xmitMu.Unlock()
+					d.pool.PutOutboundContainer(c)
+					break
+				}
+				t.outPending.Add(1)
 				t.queue.outbound <- c
 			default:
 				c.Lock()
+				t.outPending.Add(1)
 				t.queue.outbound <- c
 				d.queue.encryption <- c
 			}
@@ -357,46 +371,63 @@ func (c *outboundContainer) seal() {
 
 // RoutineSequentialSender is stage 3 for tunnel t.
 func (t *Tunnel) RoutineSequentialSender() {
-	d := t.device
-	defer d.workers.Done()
-	bufs := make([][]byte, 0, maxBatchSize)
-	var gso gsoStager
+	defer t.device.workers.Done()
+	var x transmitter
 	for c := range t.queue.outbound {
-		c.Lock()
-		bs, ep := c.path.bind, c.path.endpoint
-		max := bs.bind.BatchSize()
-		var bytes uint64
-		bufs = bufs[:0]
-		for _, e := range c.elems {
-			bufs = append(bufs, e.packet)
-			bytes += uint64(e.end - outboundOffset)
-		}
-		for i := 0; i < len(bufs); i += max {
-			chunk := bufs[i:min(i+max, len(bufs))]
-			if bs.udp {
-				gso.stage(&d.pool, chunk, ep.DstIP().Is6())
-			}
-			err := bs.bind.Send(chunk, ep)
-			gso.release(&d.pool)
-			if err != nil {
-				// The kernel may have learned a smaller path MTU
-				// (a UDP GSO segment beyond it fails the batch):
-				// look again now rather than at the next tick.
-				d.kickPathMTU()
-				t.stats.SendErrors.Add(1)
-				if !t.closing.Load() {
-					t.sendErrs.add(err)
-				}
-			}
-		}
-		c.out.sa.CountTx(uint64(len(c.elems)), bytes)
-		t.stats.TxPackets.Add(uint64(len(c.elems)))
-		t.stats.TxBytes.Add(bytes)
-		clear(bufs)
-		for _, e := range c.elems {
-			d.putOutboundElement(e)
-		}
+		c.Lock() // the workers are done with it
+		t.xmitMu.Lock()
+		t.transmit(&x, c)
+		t.xmitMu.Unlock()
+		t.outPending.Add(-1)
 		c.Unlock()
-		d.pool.PutOutboundContainer(c)
+		t.device.pool.PutOutboundContainer(c)
+	}
+}
+
+// transmitter is the state of one goroutine that hands batches to the
+// socket.
+type transmitter struct {
+	bufs [][]byte
+	gso  gsoStager
+}
+
+// transmit is stage 3's work on one sealed batch: it sends the packets and
+// returns them to the pool; the caller returns the container. The caller
+// holds t.xmitMu.
+func (t *Tunnel) transmit(x *transmitter, c *outboundContainer) {
+	d := t.device
+	bs, ep := c.path.bind, c.path.endpoint
+	max := bs.bind.BatchSize()
+	var bytes uint64
+	bufs := x.bufs[:0]
+	for _, e := range c.elems {
+		bufs = append(bufs, e.packet)
+		bytes += uint64(e.end - outboundOffset)
+	}
+	for i := 0; i < len(bufs); i += max {
+		chunk := bufs[i:min(i+max, len(bufs))]
+		if bs.udp {
+			x.gso.stage(&d.pool, chunk, ep.DstIP().Is6())
+		}
+		err := bs.bind.Send(chunk, ep)
+		x.gso.release(&d.pool)
+		if err != nil {
+			// The kernel may have learned a smaller path MTU
+			// (a UDP GSO segment beyond it fails the batch):
+			// look again now rather than at the next tick.
+			d.kickPathMTU()
+			t.stats.SendErrors.Add(1)
+			if !t.closing.Load() {
+				t.sendErrs.add(err)
+			}
+		}
+	}
+	c.out.sa.CountTx(uint64(len(c.elems)), bytes)
+	t.stats.TxPackets.Add(uint64(len(c.elems)))
+	t.stats.TxBytes.Add(bytes)
+	clear(bufs)
+	x.bufs = bufs[:0]
+	for _, e := range c.elems {
+		d.putOutboundElement(e)
 	}
 }

@@ -55,6 +55,15 @@ type Tunnel struct {
 	sendMu    sync.Mutex
 	outClosed bool
 
+	// xmitMu is held by whoever hands sealed batches to the socket:
+	// RoutineSequentialSender, or RoutineReadFromTUN running a small
+	// batch to completion (inline.go). outPending counts the batches put
+	// on queue.outbound and not yet handed to the socket; the reader
+	// sends a batch itself only when it is 0, so that batches leave in
+	// the order of their sequence numbers.
+	xmitMu     sync.Mutex
+	outPending atomic.Int64
+
 	queue struct {
 		outbound chan *outboundContainer // closed by RoutineReadFromTUN
 		inbound  chan *inboundContainer  // closed by Device.Close

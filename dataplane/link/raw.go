@@ -230,28 +230,6 @@ func (b *rawBind) ParseEndpoint(s string) (conn.Endpoint, error) {
 // BatchSize returns conn.IdealBatchSize on Linux and 1 elsewhere.
 func (b *rawBind) BatchSize() int { return rawBatchSize }
 
-// listenRaw opens a raw IP socket for protocol 50 of one family, bound to
-// local unless it is the zero Addr.
-func listenRaw(is6 bool, local netip.Addr) (*net.IPConn, error) {
-	network := "ip4:50"
-	if is6 {
-		network = "ip6:50"
-	}
-	var laddr string
-	if local.IsValid() {
-		laddr = local.String()
-	}
-	pc, err := net.ListenPacket(network, laddr)
-	if err != nil {
-		return nil, fmt.Errorf("link: raw ESP: %w", err)
-	}
-	c := pc.(*net.IPConn)
-	// Best effort: a smaller buffer only means drops under bursts.
-	_ = c.SetReadBuffer(socketBufferSize)
-	_ = c.SetWriteBuffer(socketBufferSize)
-	return c, nil
-}
-
 // IPv4 header (RFC 791 §3.1), as far as the receive path needs it.
 //
 //	 0                   1                   2                   3

@@ -92,3 +92,25 @@ func (s *rawSocket) send(bufs [][]byte, dst netip.Addr) error {
 	}
 	return nil
 }
+
+// listenRaw opens a raw IP socket for protocol 50 of one family, bound to
+// local unless it is the zero Addr.
+func listenRaw(is6 bool, local netip.Addr) (*net.IPConn, error) {
+	network := "ip4:50"
+	if is6 {
+		network = "ip6:50"
+	}
+	var laddr string
+	if local.IsValid() {
+		laddr = local.String()
+	}
+	pc, err := net.ListenPacket(network, laddr)
+	if err != nil {
+		return nil, fmt.Errorf("link: raw ESP: %w", err)
+	}
+	c := pc.(*net.IPConn)
+	// Best effort: a smaller buffer only means drops under bursts.
+	_ = c.SetReadBuffer(socketBufferSize)
+	_ = c.SetWriteBuffer(socketBufferSize)
+	return c, nil
+}
