@@ -24,4 +24,12 @@ package dataplane
 // tunnel, from 62 000 to 78 000 packets/s of 64 bytes with ESP-in-UDP and
 // 100 000 to 102 000-114 000 of 1400 bytes with raw ESP, the sending
 // gateway using 74% of a core instead of 84%.
+//
+// On the way in, likewise, a socket receiver writes a group it opened
+// itself to the TUN device when nothing of that tunnel is queued before it
+// (Tunnel.inPending is 0 and it gets Tunnel.deliverMu), unless the device's
+// Write may wait for a reader (Tunnel.inlineWrite), which would stall the
+// socket for every other tunnel: ESP-in-UDP, UDP of 64 bytes through the
+// tunnel, 67 000 to 81 000-88 000 packets/s, the receiving gateway using
+// 47% of a core instead of 56%.
 const inlineMax = 8

@@ -32,7 +32,9 @@ import (
  *    group, so one stalled tunnel never holds up the socket for the others;
  *    then on the device's decryption queue; a group of at most inlineMax
  *    packets the receiver opens itself (stage 2 without a hand-off,
- *    inline.go).
+ *    inline.go), and when nothing of its tunnel is queued before it and
+ *    the TUN device cannot block, it also writes it (stage 3) without
+ *    queuing it at all.
  *
  * 2. RoutineDecryption (parallel, one per core, shared by all tunnels).
  *    Authenticate and decrypt each packet in place, check its padding.
@@ -109,7 +111,8 @@ func (d *Device) RoutineReceiveIncoming(bs *bindState, recv conn.ReceiveFunc) {
 	eps := make([]conn.Endpoint, batch)
 	groups := make([]*inboundContainer, 0, 8)
 
-	errs := 0 // consecutive receive errors
+	var dl deliverer // for the groups this goroutine writes itself
+	errs := 0        // consecutive receive errors
 	for {
 		if size := int(bs.landing.Load()); bufs == nil || len(bufs[0]) < size {
 			free()
@@ -189,10 +192,22 @@ func (d *Device) RoutineReceiveIncoming(bs *bindState, recv conn.ReceiveFunc) {
 		}
 		for i, c := range groups {
 			groups[i] = nil
+			if t := c.tunnel; len(c.elems) <= inlineMax && t.inlineWrite() &&
+				t.inPending.Load() == 0 && t.deliverMu.TryLock() {
+				// Run to completion (inline.go): every earlier
+				// group of the tunnel is written.
+				c.open()
+				t.deliver(&dl, c)
+				t.deliverMu.Unlock()
+				d.pool.PutInboundContainer(c)
+				continue
+			}
 			c.Lock()
+			c.tunnel.inPending.Add(1)
 			select {
 			case c.tunnel.queue.inbound <- c:
 			default:
+				c.tunnel.inPending.Add(-1)
 				// The tunnel's stage 3 is behind (its TUN device is slow
 				// or stalled): drop rather than wait, so the other tunnels
 				// on this socket go on.
@@ -283,56 +298,83 @@ func (c *inboundContainer) open() {
 	}
 }
 
+// inlineWrite reports whether a socket receiver may write to t's TUN
+// device itself: not when a Write may wait for the device's reader
+// (tun.Memory without a sink), which would hold up every tunnel on the
+// socket. The kernel's TUN devices and the netstack never wait.
+func (t *Tunnel) inlineWrite() bool {
+	b, ok := t.tun.(interface{ WriteMayBlock() bool })
+	return !ok || !b.WriteMayBlock()
+}
+
 // RoutineSequentialReceiver is stage 3 for tunnel t.
 func (t *Tunnel) RoutineSequentialReceiver() {
 	d := t.device
 	defer d.workers.Done()
-	bufs := make([][]byte, 0, maxBatchSize)
-	var gro groStager
+	var dl deliverer
 	for c := range t.queue.inbound {
 		c.Lock()
-		path := t.path.Load()
-		lim := t.limits.Load()
-		var bytes uint64
-		for _, e := range c.elems {
-			if e.err != nil || !e.in.sa.Accept(e.seq, len(e.packet)) {
-				continue
-			}
-			inner, ok := t.decapsulate(path, e)
-			if !ok {
-				continue
-			}
-			if !e.in.policy.inbound(inner) {
-				e.in.sa.CountDrop(esp.DropSelector)
-				continue
-			}
-			if t.cfg.MSSClamp {
-				mss.Clamp(inner, lim.mss4, lim.mss6)
-			}
-			start := cap(e.buffer) - cap(inner) // inner's offset in e.buffer
-			bufs = append(bufs, e.buffer[start-inboundTUNOffset:start+len(inner)])
-			bytes += uint64(len(inner))
-		}
-		if len(bufs) > 0 {
-			gro.stage(&d.pool, bufs, inboundTUNOffset)
-			if _, err := t.tun.Write(bufs, inboundTUNOffset); err != nil {
-				t.stats.WriteErrors.Add(1)
-				if !t.closing.Load() {
-					t.writeErrs.add(err)
-				}
-			}
-			gro.release(&d.pool)
-			t.stats.RxPackets.Add(uint64(len(bufs)))
-			t.stats.RxBytes.Add(bytes)
-			clear(bufs)
-			bufs = bufs[:0]
-		}
-		d.pool.inbound.release(t, len(c.elems))
-		for _, e := range c.elems {
-			d.putInboundElement(e)
-		}
+		t.deliverMu.Lock()
+		t.deliver(&dl, c)
+		t.deliverMu.Unlock()
+		t.inPending.Add(-1)
 		c.Unlock()
 		d.pool.PutInboundContainer(c)
+	}
+}
+
+// deliverer is the state of one goroutine that writes groups to TUN
+// devices.
+type deliverer struct {
+	bufs [][]byte
+	gro  groStager
+}
+
+// deliver is stage 3's work on one opened group: the checks, in order, and
+// one write to the TUN device. It returns the packets to the pool; the
+// caller returns the container. The caller holds t.deliverMu.
+func (t *Tunnel) deliver(dl *deliverer, c *inboundContainer) {
+	d := t.device
+	bufs := dl.bufs[:0]
+	path := t.path.Load()
+	lim := t.limits.Load()
+	var bytes uint64
+	for _, e := range c.elems {
+		if e.err != nil || !e.in.sa.Accept(e.seq, len(e.packet)) {
+			continue
+		}
+		inner, ok := t.decapsulate(path, e)
+		if !ok {
+			continue
+		}
+		if !e.in.policy.inbound(inner) {
+			e.in.sa.CountDrop(esp.DropSelector)
+			continue
+		}
+		if t.cfg.MSSClamp {
+			mss.Clamp(inner, lim.mss4, lim.mss6)
+		}
+		start := cap(e.buffer) - cap(inner) // inner's offset in e.buffer
+		bufs = append(bufs, e.buffer[start-inboundTUNOffset:start+len(inner)])
+		bytes += uint64(len(inner))
+	}
+	if len(bufs) > 0 {
+		dl.gro.stage(&d.pool, bufs, inboundTUNOffset)
+		if _, err := t.tun.Write(bufs, inboundTUNOffset); err != nil {
+			t.stats.WriteErrors.Add(1)
+			if !t.closing.Load() {
+				t.writeErrs.add(err)
+			}
+		}
+		dl.gro.release(&d.pool)
+		t.stats.RxPackets.Add(uint64(len(bufs)))
+		t.stats.RxBytes.Add(bytes)
+		clear(bufs)
+	}
+	dl.bufs = bufs[:0]
+	d.pool.inbound.release(t, len(c.elems))
+	for _, e := range c.elems {
+		d.putInboundElement(e)
 	}
 }
 

@@ -64,6 +64,14 @@ type Tunnel struct {
 	xmitMu     sync.Mutex
 	outPending atomic.Int64
 
+	// deliverMu is held by whoever writes opened groups to the TUN
+	// device: RoutineSequentialReceiver, or a socket receiver running a
+	// small group to completion (inline.go). inPending counts the groups
+	// put on queue.inbound and not yet written; a socket receiver writes
+	// a group itself only when it is 0.
+	deliverMu sync.Mutex
+	inPending atomic.Int64
+
 	queue struct {
 		outbound chan *outboundContainer // closed by RoutineReadFromTUN
 		inbound  chan *inboundContainer  // closed by Device.Close

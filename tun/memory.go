@@ -109,6 +109,10 @@ func (m *Memory) SetSink(fn func(pkt []byte)) {
 	m.sink.Store(&fn)
 }
 
+// WriteMayBlock reports whether Write may wait for a reader of Output:
+// true unless a sink is set.
+func (m *Memory) WriteMayBlock() bool { return m.sink.Load() == nil }
+
 // File returns nil: there is no file behind a Memory device.
 func (m *Memory) File() *os.File {
 	return nil
