@@ -40,11 +40,31 @@ func TestParseArgs(t *testing.T) {
 		{[]string{"-mode", "recv", "-dst", "192.0.2.2", "-idle", "-1s"}, "-wait and -idle must be positive"},
 		{[]string{"-mode", "send", "-dst", "192.0.2.2", "extra"}, `unexpected argument "extra"`},
 		{[]string{"-mode", "send", "-dst", "192.0.2.2", "-t", "ten"}, "invalid value"},
+		{[]string{"-mode", "send", "-dst", "192.0.2.2", "-tx", "ring"}, `-tx: "ring" (expected socket or packet)`},
+		{[]string{"-mode", "send", "-dst", "192.0.2.2", "-tx", "packet", "-dstmac", "02:00:00:00:00:01"}, "needs -dev"},
+		{[]string{"-mode", "send", "-dst", "192.0.2.2", "-tx", "packet", "-dev", "veth0", "-dstmac", "02:00"}, `-dstmac: "02:00"`},
+		{[]string{"-mode", "send", "-dst", "2001:db8::2", "-tx", "packet", "-dev", "veth0", "-dstmac", "02:00:00:00:00:01"}, "an IPv4 -dst"},
+		{[]string{"-mode", "send", "-dst", "192.0.2.2", "-proto", "udp", "-tx", "packet", "-dev", "veth0", "-dstmac", "02:00:00:00:00:01"}, "-proto esp"},
+		{[]string{"-mode", "recv", "-dst", "192.0.2.2", "-tx", "packet", "-dev", "veth0", "-dstmac", "02:00:00:00:00:01"}, "-mode send"},
 	} {
 		_, err := parseArgs(tc.args, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("parseArgs(%q) = %v, want an error containing %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// TestIPChecksum: an IPv4 header (UDP, 192.168.0.1 -> 192.168.0.199)
+// whose checksum is 0xb861, and which then checks out (RFC 1071 §1).
+func TestIPChecksum(t *testing.T) {
+	h := []byte{0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00,
+		0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7}
+	if got := ipChecksum(h); got != 0xb861 {
+		t.Fatalf("ipChecksum = %#04x, want 0xb861", got)
+	}
+	h[10], h[11] = 0xb8, 0x61
+	if got := ipChecksum(h); got != 0 {
+		t.Fatalf("ipChecksum of a header with its checksum = %#04x, want 0", got)
 	}
 }
 

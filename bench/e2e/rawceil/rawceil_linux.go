@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/binary"
 	"fmt"
+	"net"
 	"os"
 	"time"
 	"unsafe"
@@ -192,4 +193,93 @@ func recv(c config, ready func()) (result, error) {
 	}
 	r.Seconds = last.Sub(first).Seconds()
 	return r, nil
+}
+
+// sendPacket is send for -tx packet: whole IPv4 packets through an
+// AF_PACKET socket on c.dev to c.mac, bypassing the qdisc.
+func sendPacket(c config) (result, error) {
+	ifi, err := net.InterfaceByName(c.dev)
+	if err != nil {
+		return result{}, fmt.Errorf("rawceil: -dev: %w", err)
+	}
+	src, err := ipv4Of(ifi)
+	if err != nil {
+		return result{}, err
+	}
+	proto := htons(unix.ETH_P_IP)
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(proto))
+	if err != nil {
+		return result{}, os.NewSyscallError("rawceil: socket AF_PACKET", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1); err != nil {
+		return result{}, os.NewSyscallError("rawceil: setsockopt PACKET_QDISC_BYPASS", err)
+	}
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, socketBuffer) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, socketBuffer)
+	}
+	sll := unix.RawSockaddrLinklayer{Family: unix.AF_PACKET, Protocol: proto, Ifindex: int32(ifi.Index), Halen: 6}
+	copy(sll.Addr[:], c.mac)
+
+	// The IPv4 header (RFC 791 §3.1): DF, TTL 64, protocol 50, checksum;
+	// then something like ESP: SPI 0x100, sequence number 1.
+	pkt := make([]byte, 20+c.size)
+	pkt[0] = 0x45
+	binary.BigEndian.PutUint16(pkt[2:], uint16(len(pkt)))
+	binary.BigEndian.PutUint16(pkt[6:], 0x4000)
+	pkt[8], pkt[9] = 64, unix.IPPROTO_ESP
+	copy(pkt[12:16], src[:])
+	dst := c.dst.As4()
+	copy(pkt[16:20], dst[:])
+	binary.BigEndian.PutUint16(pkt[10:], ipChecksum(pkt[:20]))
+	if c.size >= 8 {
+		binary.BigEndian.PutUint32(pkt[20:], 0x100)
+		binary.BigEndian.PutUint32(pkt[24:], 1)
+	}
+	var iov unix.Iovec
+	iov.Base = &pkt[0]
+	iov.SetLen(len(pkt))
+	var hdrs [batchSize]unix.Mmsghdr
+	for i := range hdrs {
+		hdrs[i].Hdr.Name = (*byte)(unsafe.Pointer(&sll))
+		hdrs[i].Hdr.Namelen = unix.SizeofSockaddrLinklayer
+		hdrs[i].Hdr.Iov = &iov
+		hdrs[i].Hdr.SetIovlen(1)
+	}
+	var r result
+	start := time.Now()
+	end := start.Add(c.dur)
+	now := start
+	for now.Before(end) {
+		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd),
+			uintptr(unsafe.Pointer(&hdrs[0])), batchSize, 0, 0, 0)
+		switch errno {
+		case 0:
+			r.Packets += uint64(n)
+		case unix.EINTR, unix.ENOBUFS, unix.EAGAIN:
+			// Interrupted, or the device's queue is full: go on.
+		default:
+			return result{}, os.NewSyscallError("rawceil: sendmmsg", errno)
+		}
+		now = time.Now()
+	}
+	r.Bytes = r.Packets * uint64(c.size)
+	r.Seconds = now.Sub(start).Seconds()
+	return r, nil
+}
+
+// ipv4Of returns the first IPv4 address of ifi.
+func ipv4Of(ifi *net.Interface) ([4]byte, error) {
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return [4]byte{}, fmt.Errorf("rawceil: addresses of %s: %w", ifi.Name, err)
+	}
+	for _, a := range addrs {
+		if p, ok := a.(*net.IPNet); ok {
+			if v4 := p.IP.To4(); v4 != nil {
+				return [4]byte(v4), nil
+			}
+		}
+	}
+	return [4]byte{}, fmt.Errorf("rawceil: %s has no IPv4 address", ifi.Name)
 }

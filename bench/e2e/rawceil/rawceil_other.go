@@ -8,3 +8,4 @@ var errNotLinux = errors.New("rawceil: needs Linux (sendmmsg, recvmmsg)")
 
 func send(config) (result, error)         { return result{}, errNotLinux }
 func recv(config, func()) (result, error) { return result{}, errNotLinux }
+func sendPacket(config) (result, error)   { return result{}, errNotLinux }
