@@ -91,6 +91,12 @@ func send(c config) (result, error) {
 		hdrs[i].Hdr.SetIovlen(1)
 	}
 
+	return blast(c, fd, &hdrs)
+}
+
+// blast calls sendmmsg with hdrs on fd for c.dur and counts what the
+// kernel accepted.
+func blast(c config, fd int, hdrs *[batchSize]unix.Mmsghdr) (result, error) {
 	var r result
 	start := time.Now()
 	end := start.Add(c.dur)
@@ -101,7 +107,7 @@ func send(c config) (result, error) {
 		switch errno {
 		case 0:
 			r.Packets += uint64(n)
-		case unix.EINTR, unix.ENOBUFS, unix.ECONNREFUSED:
+		case unix.EINTR, unix.ENOBUFS, unix.EAGAIN, unix.ECONNREFUSED:
 			// Interrupted; a full device queue; an ICMP error for an
 			// earlier packet (the receiver was not bound yet). None ends
 			// the run.
@@ -246,26 +252,7 @@ func sendPacket(c config) (result, error) {
 		hdrs[i].Hdr.Iov = &iov
 		hdrs[i].Hdr.SetIovlen(1)
 	}
-	var r result
-	start := time.Now()
-	end := start.Add(c.dur)
-	now := start
-	for now.Before(end) {
-		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd),
-			uintptr(unsafe.Pointer(&hdrs[0])), batchSize, 0, 0, 0)
-		switch errno {
-		case 0:
-			r.Packets += uint64(n)
-		case unix.EINTR, unix.ENOBUFS, unix.EAGAIN:
-			// Interrupted, or the device's queue is full: go on.
-		default:
-			return result{}, os.NewSyscallError("rawceil: sendmmsg", errno)
-		}
-		now = time.Now()
-	}
-	r.Bytes = r.Packets * uint64(c.size)
-	r.Seconds = now.Sub(start).Seconds()
-	return r, nil
+	return blast(c, fd, &hdrs)
 }
 
 // ipv4Of returns the first IPv4 address of ifi.
