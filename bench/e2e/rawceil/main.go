@@ -41,6 +41,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"io"
 	"net"
 	"net/netip"
@@ -174,16 +176,19 @@ func main() {
 	fmt.Println(string(line))
 }
 
-// ipChecksum is the Internet checksum of h (RFC 1071).
-func ipChecksum(h []byte) uint16 {
-	var sum uint32
-	for i := 0; i+1 < len(h); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(h[i:]))
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return ^uint16(sum)
+// ipv4Header writes an IPv4 header (RFC 791 §3.1) into h[:20]: DF, TTL
+// 64, the given protocol and total length, and the checksum.
+func ipv4Header(h []byte, src, dst [4]byte, protocol uint8, totalLen int) {
+	ip := header.IPv4(h)
+	ip.Encode(&header.IPv4Fields{
+		TotalLength: uint16(totalLen),
+		Flags:       header.IPv4FlagDontFragment,
+		TTL:         64,
+		Protocol:    protocol,
+		SrcAddr:     tcpip.AddrFrom4(src),
+		DstAddr:     tcpip.AddrFrom4(dst),
+	})
+	ip.SetChecksum(^ip.CalculateChecksum())
 }
 
 // htons is v in network byte order, as the socket calls take protocol

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/binary"
 	"io"
 	"net"
 	"runtime"
@@ -8,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
 
 func TestParseArgs(t *testing.T) {
@@ -54,17 +58,22 @@ func TestParseArgs(t *testing.T) {
 	}
 }
 
-// TestIPChecksum: an IPv4 header (UDP, 192.168.0.1 -> 192.168.0.199)
-// whose checksum is 0xb861, and which then checks out (RFC 1071 §1).
-func TestIPChecksum(t *testing.T) {
-	h := []byte{0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00,
+// TestIPv4Header: a known IPv4 header (UDP, 192.168.0.1 -> 192.168.0.199,
+// total length 0x73, DF, TTL 64) gets the checksum 0xb861, and then checks
+// out (RFC 1071 §1).
+func TestIPv4Header(t *testing.T) {
+	want := []byte{0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61,
 		0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7}
-	if got := ipChecksum(h); got != 0xb861 {
-		t.Fatalf("ipChecksum = %#04x, want 0xb861", got)
+	h := make([]byte, 20)
+	ipv4Header(h, [4]byte{192, 168, 0, 1}, [4]byte{192, 168, 0, 199}, 17, 0x73)
+	if got := binary.BigEndian.Uint16(h[10:]); got != 0xb861 {
+		t.Fatalf("checksum = %#04x, want 0xb861", got)
 	}
-	h[10], h[11] = 0xb8, 0x61
-	if got := ipChecksum(h); got != 0 {
-		t.Fatalf("ipChecksum of a header with its checksum = %#04x, want 0", got)
+	if !bytes.Equal(h, want) {
+		t.Fatalf("header = % x, want % x", h, want)
+	}
+	if !header.IPv4(h).IsChecksumValid() {
+		t.Fatal("the header with its checksum does not check out")
 	}
 }
 

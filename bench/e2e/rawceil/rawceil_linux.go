@@ -227,17 +227,10 @@ func sendPacket(c config) (result, error) {
 	sll := unix.RawSockaddrLinklayer{Family: unix.AF_PACKET, Protocol: proto, Ifindex: int32(ifi.Index), Halen: 6}
 	copy(sll.Addr[:], c.mac)
 
-	// The IPv4 header (RFC 791 §3.1): DF, TTL 64, protocol 50, checksum;
-	// then something like ESP: SPI 0x100, sequence number 1.
+	// The IPv4 header, then something like ESP: SPI 0x100, sequence
+	// number 1.
 	pkt := make([]byte, 20+c.size)
-	pkt[0] = 0x45
-	binary.BigEndian.PutUint16(pkt[2:], uint16(len(pkt)))
-	binary.BigEndian.PutUint16(pkt[6:], 0x4000)
-	pkt[8], pkt[9] = 64, unix.IPPROTO_ESP
-	copy(pkt[12:16], src[:])
-	dst := c.dst.As4()
-	copy(pkt[16:20], dst[:])
-	binary.BigEndian.PutUint16(pkt[10:], ipChecksum(pkt[:20]))
+	ipv4Header(pkt, src, c.dst.As4(), unix.IPPROTO_ESP, len(pkt))
 	if c.size >= 8 {
 		binary.BigEndian.PutUint32(pkt[20:], 0x100)
 		binary.BigEndian.PutUint32(pkt[24:], 1)
