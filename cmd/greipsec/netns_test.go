@@ -93,16 +93,32 @@ func needIperf3(t *testing.T) string {
 // configs, edited by edit, and waits for the tunnel interfaces.
 func gateways(t *testing.T, fileA, fileB string, edit func(string) string) (*lab.Lab, []*exec.Cmd, []string) {
 	t.Helper()
-	exe := greipsecBinary(t)
 	l, err := lab.New(lab.RandomPrefix("gt"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
+	gws := startExamples(t, l, fileA, fileB, edit)
+	return l, []*exec.Cmd{gws[0].cmd, gws[1].cmd}, []string{gws[0].log, gws[1].log}
+}
+
+// exampleGateway is one "greipsec up" started by startExamples.
+type exampleGateway struct {
+	cmd    *exec.Cmd
+	text   string // its configuration
+	socket string // its control socket
+	log    string // its log file
+}
+
+// startExamples starts "greipsec up" in l's hosts A and B with the example
+// configs fileA and fileB, edited by edit, stops them when the test ends
+// (printing their logs if it failed), and waits for the tunnel interfaces.
+func startExamples(t *testing.T, l *lab.Lab, fileA, fileB string, edit func(string) string) [2]exampleGateway {
+	t.Helper()
+	exe := greipsecBinary(t)
 	dir := t.TempDir()
-	var cmds []*exec.Cmd
-	var logs []string
-	for _, side := range []struct {
+	var gws [2]exampleGateway
+	for i, side := range []struct {
 		host *lab.Host
 		file string
 	}{{&l.A, fileA}, {&l.B, fileB}} {
@@ -111,34 +127,35 @@ func gateways(t *testing.T, fileA, fileB string, edit func(string) string) (*lab
 			t.Fatal(err)
 		}
 		path := filepath.Join(dir, side.file)
-		if err := os.WriteFile(path, []byte(edit(string(cfg))), 0o600); err != nil {
+		g := exampleGateway{text: edit(string(cfg)), socket: path + ".sock", log: path + ".log"}
+		if err := os.WriteFile(path, []byte(g.text), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		log, err := os.Create(path + ".log")
+		log, err := os.Create(g.log)
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(exe, "up", "--allow-example-psk", "-c", path, "--control", path+".sock")
-		cmd.Stdout, cmd.Stderr = log, log
-		if err := l.Start(side.host, cmd); err != nil {
+		g.cmd = exec.Command(exe, "up", "--allow-example-psk", "-c", path, "--control", g.socket)
+		g.cmd.Stdout, g.cmd.Stderr = log, log
+		if err := l.Start(side.host, g.cmd); err != nil {
 			t.Fatal(err)
 		}
-		cmds = append(cmds, cmd)
-		logs = append(logs, path+".log")
 		t.Cleanup(func() {
+			l.Stop(g.cmd)
 			log.Close()
 			if t.Failed() {
-				out, _ := os.ReadFile(path + ".log")
+				out, _ := os.ReadFile(g.log)
 				t.Logf("greipsec log of %s:\n%s", side.host.Name, out)
 			}
 		})
+		gws[i] = g
 	}
 	for _, h := range []*lab.Host{&l.A, &l.B} {
 		if err := l.WaitLink(h, "gre0", 10*time.Second); err != nil {
 			t.Fatalf("%s: %v", h.Name, err)
 		}
 	}
-	return l, cmds, logs
+	return gws
 }
 
 var (

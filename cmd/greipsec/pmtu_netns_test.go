@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/greipsec/greipsec/dataplane"
-	"github.com/greipsec/greipsec/examples"
 	"github.com/greipsec/greipsec/gateway"
 	"github.com/greipsec/greipsec/gateway/config"
 	"github.com/greipsec/greipsec/internal/lab"
@@ -30,54 +29,13 @@ import (
 // returns the lab, the control socket of A and the config text of A.
 func routedGateways(t *testing.T, mtuB int, edit func(string) string) (*lab.Lab, string, string) {
 	t.Helper()
-	exe := greipsecBinary(t)
 	l, err := lab.NewRouted(lab.RandomPrefix("gp"), mtuB)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	dir := t.TempDir()
-	var sockA, cfgA string
-	for _, side := range []struct {
-		host *lab.Host
-		file string
-	}{{&l.A, "manual-a.toml"}, {&l.B, "manual-b.toml"}} {
-		cfg, err := examples.FS.ReadFile(side.file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		text := edit(string(cfg))
-		path := filepath.Join(dir, side.file)
-		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		log, err := os.Create(path + ".log")
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(exe, "up", "--allow-example-psk", "-c", path, "--control", path+".sock")
-		cmd.Stdout, cmd.Stderr = log, log
-		if err := l.Start(side.host, cmd); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			l.Stop(cmd)
-			log.Close()
-			if t.Failed() {
-				out, _ := os.ReadFile(path + ".log")
-				t.Logf("greipsec log of %s:\n%s", side.host.Name, out)
-			}
-		})
-		if side.host == &l.A {
-			sockA, cfgA = path+".sock", text
-		}
-	}
-	for _, h := range []*lab.Host{&l.A, &l.B} {
-		if err := l.WaitLink(h, "gre0", 10*time.Second); err != nil {
-			t.Fatalf("%s: %v", h.Name, err)
-		}
-	}
-	return l, sockA, cfgA
+	gws := startExamples(t, l, "manual-a.toml", "manual-b.toml", edit)
+	return l, gws[0].socket, gws[0].text
 }
 
 // runIn runs a command in h's namespace and returns its output; it is
