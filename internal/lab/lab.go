@@ -106,11 +106,7 @@ func New(prefix string) (*Lab, error) {
 	if err := checkPrefix(prefix); err != nil {
 		return nil, err
 	}
-	l := &Lab{
-		Prefix: prefix,
-		A:      Host{Name: prefix + "a", Link: prefix + "a0", Addr4: addrA4, Addr6: addrA6, ns: netns.None()},
-		B:      Host{Name: prefix + "b", Link: prefix + "b0", Addr4: addrB4, Addr6: addrB6, ns: netns.None()},
-	}
+	l := twoHosts(prefix)
 	if err := l.setup(); err != nil {
 		l.Close()
 		return nil, err
@@ -310,4 +306,14 @@ func Cleanup(prefix string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// twoHosts returns a Lab with hosts A and B named after prefix, their
+// links and addresses, and nothing created yet.
+func twoHosts(prefix string) *Lab {
+	return &Lab{
+		Prefix: prefix,
+		A:      Host{Name: prefix + "a", Link: prefix + "a0", Addr4: addrA4, Addr6: addrA6, ns: netns.None()},
+		B:      Host{Name: prefix + "b", Link: prefix + "b0", Addr4: addrB4, Addr6: addrB6, ns: netns.None()},
+	}
 }

@@ -46,12 +46,8 @@ func NewRouted(prefix string, mtuB int) (*Lab, error) {
 	if err := checkPrefix(prefix); err != nil {
 		return nil, err
 	}
-	l := &Lab{
-		Prefix: prefix,
-		A:      Host{Name: prefix + "a", Link: prefix + "a0", Addr4: addrA4, Addr6: addrA6, ns: netns.None()},
-		B:      Host{Name: prefix + "b", Link: prefix + "b0", Addr4: addrB4, Addr6: addrB6, ns: netns.None()},
-		R:      &Host{Name: prefix + "r", Link: prefix + "r0", Addr4: addrRA4, Addr6: addrRA6, ns: netns.None()},
-	}
+	l := twoHosts(prefix)
+	l.R = &Host{Name: prefix + "r", Link: prefix + "r0", Addr4: addrRA4, Addr6: addrRA6, ns: netns.None()}
 	l.RLinkB = prefix + "r1"
 	if err := l.setupRouted(mtuB); err != nil {
 		l.Close()
