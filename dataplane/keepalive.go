@@ -190,7 +190,7 @@ func (t *Tunnel) inject(build func(out *outboundSA, path *outerPath, e *outbound
 	c.tunnel, c.out, c.path = t, out, path
 	c.elems = append(c.elems, e)
 	c.Lock()
-	t.outPending.Add(1)
+	t.sending.pending.Add(1)
 	t.queue.outbound <- c
 	d.queue.encryption <- c
 	return true

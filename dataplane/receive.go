@@ -193,21 +193,21 @@ func (d *Device) RoutineReceiveIncoming(bs *bindState, recv conn.ReceiveFunc) {
 		for i, c := range groups {
 			groups[i] = nil
 			if t := c.tunnel; len(c.elems) <= inlineMax && t.inlineWrite() &&
-				t.inPending.Load() == 0 && t.deliverMu.TryLock() {
+				t.delivering.bypass() {
 				// Run to completion (inline.go): every earlier
 				// group of the tunnel is written.
 				c.open()
 				t.deliver(&dl, c)
-				t.deliverMu.Unlock()
+				t.delivering.mu.Unlock()
 				d.pool.PutInboundContainer(c)
 				continue
 			}
 			c.Lock()
-			c.tunnel.inPending.Add(1)
+			c.tunnel.delivering.pending.Add(1)
 			select {
 			case c.tunnel.queue.inbound <- c:
 			default:
-				c.tunnel.inPending.Add(-1)
+				c.tunnel.delivering.pending.Add(-1)
 				// The tunnel's stage 3 is behind (its TUN device is slow
 				// or stalled): drop rather than wait, so the other tunnels
 				// on this socket go on.
@@ -314,10 +314,10 @@ func (t *Tunnel) RoutineSequentialReceiver() {
 	var dl deliverer
 	for c := range t.queue.inbound {
 		c.Lock()
-		t.deliverMu.Lock()
+		t.delivering.mu.Lock()
 		t.deliver(&dl, c)
-		t.deliverMu.Unlock()
-		t.inPending.Add(-1)
+		t.delivering.mu.Unlock()
+		t.delivering.pending.Add(-1)
 		c.Unlock()
 		d.pool.PutInboundContainer(c)
 	}
@@ -332,7 +332,7 @@ type deliverer struct {
 
 // deliver is stage 3's work on one opened group: the checks, in order, and
 // one write to the TUN device. It returns the packets to the pool; the
-// caller returns the container. The caller holds t.deliverMu.
+// caller returns the container. The caller holds t.delivering.mu.
 func (t *Tunnel) deliver(dl *deliverer, c *inboundContainer) {
 	d := t.device
 	bufs := dl.bufs[:0]

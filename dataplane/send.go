@@ -180,19 +180,19 @@ func (t *Tunnel) RoutineReadFromTUN() {
 			case len(c.elems) <= inlineMax:
 				// Run to completion: no worker to wake (inline.go).
 				c.seal()
-				if t.outPending.Load() == 0 && t.xmitMu.TryLock() {
+				if t.sending.bypass() {
 					// Every earlier batch is on the wire: no
 					// need to wake the sequential stage either.
 					t.transmit(&x, c)
-					t.xmitMu.Unlock()
+					t.sending.mu.Unlock()
 					d.pool.PutOutboundContainer(c)
 					break
 				}
-				t.outPending.Add(1)
+				t.sending.pending.Add(1)
 				t.queue.outbound <- c
 			default:
 				c.Lock()
-				t.outPending.Add(1)
+				t.sending.pending.Add(1)
 				t.queue.outbound <- c
 				d.queue.encryption <- c
 			}
@@ -375,10 +375,10 @@ func (t *Tunnel) RoutineSequentialSender() {
 	var x transmitter
 	for c := range t.queue.outbound {
 		c.Lock() // the workers are done with it
-		t.xmitMu.Lock()
+		t.sending.mu.Lock()
 		t.transmit(&x, c)
-		t.xmitMu.Unlock()
-		t.outPending.Add(-1)
+		t.sending.mu.Unlock()
+		t.sending.pending.Add(-1)
 		c.Unlock()
 		t.device.pool.PutOutboundContainer(c)
 	}
@@ -393,7 +393,7 @@ type transmitter struct {
 
 // transmit is stage 3's work on one sealed batch: it sends the packets and
 // returns them to the pool; the caller returns the container. The caller
-// holds t.xmitMu.
+// holds t.sending.mu.
 func (t *Tunnel) transmit(x *transmitter, c *outboundContainer) {
 	d := t.device
 	bs, ep := c.path.bind, c.path.endpoint

@@ -55,22 +55,11 @@ type Tunnel struct {
 	sendMu    sync.Mutex
 	outClosed bool
 
-	// xmitMu is held by whoever hands sealed batches to the socket:
-	// RoutineSequentialSender, or RoutineReadFromTUN running a small
-	// batch to completion (inline.go). outPending counts the batches put
-	// on queue.outbound and not yet handed to the socket; the reader
-	// sends a batch itself only when it is 0, so that batches leave in
-	// the order of their sequence numbers.
-	xmitMu     sync.Mutex
-	outPending atomic.Int64
-
-	// deliverMu is held by whoever writes opened groups to the TUN
-	// device: RoutineSequentialReceiver, or a socket receiver running a
-	// small group to completion (inline.go). inPending counts the groups
-	// put on queue.inbound and not yet written; a socket receiver writes
-	// a group itself only when it is 0.
-	deliverMu sync.Mutex
-	inPending atomic.Int64
+	// sending and delivering are stage 3 of each direction: handing
+	// sealed batches to the socket (RoutineSequentialSender, or the TUN
+	// reader, inline.go) and writing opened groups to the TUN device
+	// (RoutineSequentialReceiver, or a socket receiver).
+	sending, delivering stage3
 
 	queue struct {
 		outbound chan *outboundContainer // closed by RoutineReadFromTUN
